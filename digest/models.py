@@ -1,0 +1,155 @@
+"""The nouns of the pipeline: papers, batches, profiles and scored papers."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+@dataclass(frozen=True, slots=True)
+class Paper:
+    """One paper, normalised from whatever source announced it.
+
+    ``id`` is the canonical identity (see :mod:`digest.identity`): the bare arXiv id
+    without version when there is one (``2401.01234``, ``astro-ph/0601001``), else
+    ``doi:…``, else the link, else ``title:<fingerprint>``.
+    """
+
+    id: str
+    title: str
+    abstract: str = ""
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    published: date | None = None
+    url: str = ""
+    source: str = ""
+    doi: str | None = None
+    version: int | None = None
+    upvotes: int | None = None
+    comment: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["authors"] = list(self.authors)
+        data["categories"] = list(self.categories)
+        data["published"] = self.published.isoformat() if self.published else None
+        return data
+
+
+@dataclass(slots=True)
+class ParseResult:
+    """What one source gave: the papers it could read and, if any, why it failed."""
+
+    papers: list[Paper] = field(default_factory=list)
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    id: int
+    created_at: datetime
+    size: int
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceReport:
+    """One line of a collect run's summary."""
+
+    name: str
+    fetched: int = 0
+    new: int = 0
+    updated: int = 0
+    error: str | None = None
+    not_modified: bool = False
+
+
+class Keyword(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    phrase: str = Field(min_length=1, max_length=200)
+    weight: float = Field(default=1.0, gt=0, le=10)
+
+
+class SeedPaper(BaseModel):
+    """A paper the reader likes: an arXiv id resolved from the store, or inline text."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str | None = Field(default=None, max_length=200)
+    title: str | None = Field(default=None, max_length=1000)
+    abstract: str | None = Field(default=None, max_length=20000)
+
+
+class Profile(BaseModel):
+    """One named research interest of a subscriber."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    keywords: list[Keyword] = Field(default_factory=list, max_length=200)
+    exclude: list[str] = Field(default_factory=list, max_length=200)
+    authors: list[str] = Field(default_factory=list, max_length=200)
+    categories: list[str] = Field(default_factory=list, max_length=100)
+    seed_papers: list[SeedPaper] = Field(default_factory=list, max_length=500)
+    max_papers: int = Field(default=20, ge=1, le=200)
+    min_score: float = Field(default=0.0, ge=0)
+    liked: list[str] = Field(default_factory=list, max_length=5000)
+    disliked: list[str] = Field(default_factory=list, max_length=5000)
+
+    @field_validator("keywords", mode="before")
+    @classmethod
+    def _plain_keywords(cls, value: Any) -> Any:
+        """Allow ``keywords = ["a", {phrase = "b", weight = 2}]``."""
+        if isinstance(value, list):
+            return [{"phrase": v} if isinstance(v, str) else v for v in value]
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredPaper:
+    paper: Paper
+    score: float
+    why: str
+    profile: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSection:
+    """The papers one profile contributes to a digest, best first."""
+
+    profile: str
+    papers: tuple[ScoredPaper, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Signed, per-subscriber URLs; built by the caller, rendered as given.
+
+    A paper's feedback link is ``{feedback}/{quoted paper id}/up`` (or ``/down``).
+    """
+
+    manage: str
+    unsubscribe: str
+    feed: str
+    archive: str
+    feedback: str
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """Everything one subscriber receives on one day, decided before anything is written."""
+
+    email: str
+    day: date
+    sections: tuple[DigestSection, ...]
+    links: Links
+
+    @property
+    def size(self) -> int:
+        return sum(len(s.papers) for s in self.sections)

@@ -1,0 +1,184 @@
+"""Every setting, declared once: type, default and description.
+
+Layers, lowest first: these defaults, then ``config/digest.toml`` (or the file named by
+``DIGEST_CONFIG`` or ``--config``), then environment variables (``DIGEST_`` prefix,
+``__`` between nested names, e.g. ``DIGEST_SMTP__HOST``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG = Path("config/digest.toml")
+
+
+class SourceSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Short unique name, shown in reports and stored with each paper.")
+    location: str = Field(description="An http(s) URL or a local file path.")
+    format: Literal["feed", "hf-api", "jsonl", "hf-page"] | None = Field(
+        default=None, description="Force the input format instead of detecting it."
+    )
+    enabled: bool = Field(default=True, description="Skip this source when false.")
+
+
+class HttpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timeout: float = Field(default=20.0, gt=0, description="Seconds before a request times out.")
+    retries: int = Field(default=3, ge=0, description="Retries after a 5xx answer or a timeout.")
+    backoff: float = Field(
+        default=1.0, ge=0, description="First retry delay in seconds; doubles each retry."
+    )
+    user_agent: str = Field(
+        default="digest/0.1 (self-hosted research paper digest)",
+        description="User-Agent header sent with every request.",
+    )
+
+
+class SmtpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(default="localhost", description="SMTP server host name.")
+    port: int = Field(default=587, ge=1, le=65535, description="SMTP server port.")
+    security: Literal["starttls", "ssl", "plain"] = Field(
+        default="starttls", description="Connection security: STARTTLS, implicit TLS, or none."
+    )
+    username: str | None = Field(default=None, description="Login name, if the server needs one.")
+    password: SecretStr | None = Field(default=None, description="Login password (secret).")
+    timeout: float = Field(default=30.0, gt=0, description="Seconds before an SMTP call times out.")
+
+
+class MailSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mailer: Literal["maildir", "smtp"] = Field(
+        default="maildir", description="Where digests go: a local Maildir outbox, or SMTP."
+    )
+    from_address: str = Field(
+        default="digest@localhost", description="Envelope and From address of every message."
+    )
+    from_name: str = Field(default="digest", description="Display name in the From header.")
+    list_id: str = Field(
+        default="daily.digest.localhost", description="The List-Id header value (RFC 2919)."
+    )
+    retries: int = Field(default=3, ge=0, description="Retries after a temporary (4xx) SMTP reply.")
+    retry_backoff: float = Field(
+        default=2.0, ge=0, description="First delay in seconds after a 4xx; doubles each retry."
+    )
+    send_empty: bool = Field(
+        default=False, description="Send a digest even on a day with no matching papers."
+    )
+
+
+class ScheduleSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    collect_cron: str = Field(
+        default="0 5 * * *", description="Crontab expression (UTC) for collecting sources."
+    )
+    misfire_grace_time: int = Field(
+        default=6 * 3600,
+        ge=1,
+        description="Seconds a missed job may still run late, e.g. after a restart.",
+    )
+
+
+class WebSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(
+        default="http://localhost:8000",
+        description="Public URL of the web app; every link in emails and feeds starts with it.",
+    )
+    production: bool = Field(
+        default=False, description="Production mode: refuse to start without a secret_key."
+    )
+    confirm_max_age: int = Field(
+        default=7 * 86400, gt=0, description="Seconds a confirmation link stays valid."
+    )
+    manage_max_age: int = Field(
+        default=90 * 86400, gt=0, description="Seconds a manage-profile link stays valid."
+    )
+
+
+class Settings(BaseSettings):
+    """The whole configuration of one digest installation."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DIGEST_",
+        env_nested_delimiter="__",
+        toml_file=DEFAULT_CONFIG,
+        extra="forbid",
+    )
+
+    data_dir: Path = Field(
+        default=Path("digest-data"),
+        description="Folder for the database, the Maildir outbox, feeds and previews.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default is a SQLite file digest.db in data_dir.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs every link token (secret). `digest init` writes a fresh one.",
+    )
+    templates_dir: Path | None = Field(
+        default=None, description="Operator's template folder, tried before the shipped ones."
+    )
+    digest_history: int = Field(
+        default=10, ge=1, description="How many past digests a personal RSS feed keeps."
+    )
+    sources: list[SourceSettings] = Field(
+        default_factory=list, description="The sources `digest collect` reads."
+    )
+    http: HttpSettings = Field(default_factory=HttpSettings, description="HTTP fetching.")
+    mail: MailSettings = Field(default_factory=MailSettings, description="Outgoing mail.")
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="SMTP server.")
+    schedule: ScheduleSettings = Field(
+        default_factory=ScheduleSettings, description="The long-running scheduler."
+    )
+    web: WebSettings = Field(default_factory=WebSettings, description="The subscribers' web app.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'digest.db'}"
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain data, secrets shown as ``**********``."""
+        return self.model_dump(mode="json")
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read defaults, then the TOML file, then ``DIGEST_*`` variables, then ``overrides``."""
+    path = config_file or Path(os.environ.get("DIGEST_CONFIG", DEFAULT_CONFIG))
+    if config_file is not None and not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+
+    class FileSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+    return FileSettings(**overrides)
