@@ -153,3 +153,21 @@ class Digest:
     @property
     def size(self) -> int:
         return sum(len(s.papers) for s in self.sections)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """A reader: where and when the digest goes. ``status`` is pending, active or
+    unsubscribed; ``last_batch_id`` is the newest batch their last digest covered."""
+
+    id: int
+    email: str
+    status: str = "pending"
+    send_hour: int = 7
+    timezone: str = "UTC"
+    cadence: str = "daily"
+    weekdays: tuple[int, ...] = (0,)
+    channels: tuple[str, ...] = ("email", "rss")
+    last_batch_id: int | None = None
+    created_at: datetime | None = None
+    confirmed_at: datetime | None = None

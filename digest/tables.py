@@ -7,6 +7,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -87,6 +89,8 @@ subscribers = Table(
     Column("weekdays", JSON, nullable=False),
     Column("channels", JSON, nullable=False),
     Column("last_batch_id", Integer),
+    Column("confirm_sent_at", DateTime),
+    Column("confirm_sends", Integer, nullable=False, default=0, server_default=text("0")),
 )
 
 profiles = Table(
@@ -123,7 +127,37 @@ deliveries = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("error", Text),
     Column("message_id", String(300)),
+    Column("batch_id", Integer),
+    Column("claimed_at", DateTime),
+    Column("sent_at", DateTime),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     UniqueConstraint("subscriber_id", "day", name="uq_deliveries_subscriber_day"),
+    Index("ix_deliveries_day_status", "day", "status"),
+)
+
+digest_items = Table(
+    "digest_items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "delivery_id",
+        Integer,
+        ForeignKey("deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("position", Integer, nullable=False),
+    Column("profile", String(100), nullable=False),
+    Column("paper_id", String(300), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("why", Text, nullable=False),
+)
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
 )

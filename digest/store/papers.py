@@ -1,23 +1,20 @@
-"""The one door to the database: every read and write of stored state goes through here."""
+"""Stored sources (with their HTTP validators), batches and papers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, func, or_, select, update
+from sqlalchemy import Connection, func, or_, select, update
 from sqlalchemy.engine import Row
 
 from digest.identity import title_fingerprint
 from digest.models import Batch, Paper
+from digest.store.base import StoreBase
 from digest.tables import batches, papers, sources
 
-MIGRATIONS = Path(__file__).parent / "migrations"
 WEAK_ID_PREFIXES = ("title:", "doi:", "http:", "https:")
 _CHUNK = 500
 
@@ -38,15 +35,6 @@ class SourceState:
     last_fetched_at: datetime | None
     last_status: str | None
     last_error: str | None
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
 
 
 def _paper_from_row(row: Row[Any]) -> Paper:
@@ -116,34 +104,8 @@ def _differs(old: Paper, field: str, value: Any) -> bool:
     return bool(current != value)
 
 
-class Store:
-    """Stored papers, batches, sources, subscribers, profiles and the send ledger."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> Store:
-        """Connect to ``url`` and bring its schema up to date."""
-        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url)
-        if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
-        store = cls(engine)
-        if migrate:
-            store.migrate()
-        return store
-
-    def migrate(self) -> None:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
-
-    def close(self) -> None:
-        self.engine.dispose()
+class PaperStore(StoreBase):
+    """Sources, batches and papers."""
 
     # sources -----------------------------------------------------------------
 

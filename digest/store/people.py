@@ -1,0 +1,220 @@
+"""Stored subscribers, their named profiles and feedback, and opaque blobs (models)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.engine import Row
+
+from digest.models import Profile, Subscriber
+from digest.store.base import StoreBase
+from digest.tables import blobs, profiles, subscribers
+
+SUBSCRIBER_FIELDS = ("status", "send_hour", "timezone", "cadence", "weekdays", "channels")
+
+
+class UnknownSubscriber(LookupError):
+    pass
+
+
+def _subscriber(row: Row[Any]) -> Subscriber:
+    m = row._mapping
+    return Subscriber(
+        id=m["id"],
+        email=m["email"],
+        status=m["status"],
+        send_hour=m["send_hour"],
+        timezone=m["timezone"],
+        cadence=m["cadence"],
+        weekdays=tuple(m["weekdays"]),
+        channels=tuple(m["channels"]),
+        last_batch_id=m["last_batch_id"],
+        created_at=m["created_at"],
+        confirmed_at=m["confirmed_at"],
+    )
+
+
+def _listify(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+class PeopleStore(StoreBase):
+    """Subscribers and profiles. Emails are stored lower-cased."""
+
+    def add_subscriber(self, email: str, *, now: datetime, **fields: Any) -> Subscriber:
+        """Create a subscriber (``pending`` unless ``status`` says otherwise)."""
+        values = {
+            "status": "pending",
+            "weekdays": [0],
+            "channels": ["email", "rss"],
+            **_listify(fields),
+        }
+        if values["status"] == "active":
+            values.setdefault("confirmed_at", now)
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                subscribers.insert().values(email=email.lower(), created_at=now, **values)
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            row = conn.execute(select(subscribers).where(subscribers.c.id == key[0])).one()
+        return _subscriber(row)
+
+    def subscriber(self, key: int | str) -> Subscriber | None:
+        """By id, or by email address."""
+        column = subscribers.c.id if isinstance(key, int) else subscribers.c.email
+        value = key if isinstance(key, int) else key.lower()
+        with self.engine.connect() as conn:
+            row = conn.execute(select(subscribers).where(column == value)).first()
+        return _subscriber(row) if row else None
+
+    def subscribers(self, *, status: str | None = None) -> list[Subscriber]:
+        query = select(subscribers).order_by(subscribers.c.id)
+        if status is not None:
+            query = query.where(subscribers.c.status == status)
+        with self.engine.connect() as conn:
+            return [_subscriber(r) for r in conn.execute(query)]
+
+    def update_subscriber(self, subscriber_id: int, **fields: Any) -> Subscriber:
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(subscribers)
+                .where(subscribers.c.id == subscriber_id)
+                .values(**_listify(fields))
+            )
+            if done.rowcount == 0:
+                raise UnknownSubscriber(subscriber_id)
+            row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).one()
+        return _subscriber(row)
+
+    def note_confirmation_sent(self, subscriber_id: int, *, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(subscribers)
+                .where(subscribers.c.id == subscriber_id)
+                .values(confirm_sent_at=now, confirm_sends=subscribers.c.confirm_sends + 1)
+            )
+
+    def confirmation_sent_at(self, subscriber_id: int) -> datetime | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(subscribers.c.confirm_sent_at).where(subscribers.c.id == subscriber_id)
+            ).scalar()
+        return value
+
+    # profiles ----------------------------------------------------------------
+
+    def save_profiles(
+        self,
+        subscriber_id: int,
+        new_profiles: Sequence[Profile],
+        *,
+        now: datetime,
+        subscriber_fields: dict[str, Any] | None = None,
+    ) -> None:
+        """Replace all of a subscriber's profiles (and optionally settings) at once."""
+        with self.engine.begin() as conn:
+            if subscriber_fields:
+                conn.execute(
+                    update(subscribers)
+                    .where(subscribers.c.id == subscriber_id)
+                    .values(**_listify(subscriber_fields))
+                )
+            conn.execute(delete(profiles).where(profiles.c.subscriber_id == subscriber_id))
+            if new_profiles:
+                conn.execute(
+                    profiles.insert(),
+                    [
+                        {
+                            "subscriber_id": subscriber_id,
+                            "name": p.name,
+                            "position": i,
+                            "data": p.model_dump(mode="json"),
+                            "updated_at": now,
+                        }
+                        for i, p in enumerate(new_profiles)
+                    ],
+                )
+
+    def profiles(self, subscriber_id: int) -> list[Profile]:
+        return self.profiles_of([subscriber_id]).get(subscriber_id, [])
+
+    def profiles_of(self, subscriber_ids: Iterable[int]) -> dict[int, list[Profile]]:
+        """Profiles of many subscribers at once, in their saved order."""
+        wanted = list(subscriber_ids)
+        found: dict[int, list[Profile]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 900):
+                query = (
+                    select(profiles.c.subscriber_id, profiles.c.data)
+                    .where(profiles.c.subscriber_id.in_(wanted[start : start + 900]))
+                    .order_by(profiles.c.subscriber_id, profiles.c.position)
+                )
+                for sid, data in conn.execute(query):
+                    found.setdefault(sid, []).append(Profile.model_validate(data))
+        return found
+
+    def all_profiles(self, *, status: str = "active") -> dict[int, list[Profile]]:
+        """Every profile of every subscriber with ``status``, in one query."""
+        query = (
+            select(profiles.c.subscriber_id, profiles.c.data)
+            .join(subscribers, subscribers.c.id == profiles.c.subscriber_id)
+            .where(subscribers.c.status == status)
+            .order_by(profiles.c.subscriber_id, profiles.c.position)
+        )
+        found: dict[int, list[Profile]] = {}
+        with self.engine.connect() as conn:
+            for sid, data in conn.execute(query):
+                found.setdefault(sid, []).append(Profile.model_validate(data))
+        return found
+
+    def record_feedback(
+        self, subscriber_id: int, profile_name: str, paper_id: str, vote: str, *, now: datetime
+    ) -> bool:
+        """Add ``paper_id`` to the profile's liked or disliked list (and out of the
+        other). Returns False if the subscriber has no such profile."""
+        if vote not in ("up", "down"):
+            raise ValueError(f"vote must be 'up' or 'down', not {vote!r}")
+        with self.engine.begin() as conn:
+            row = _profile_row(conn, subscriber_id, profile_name)
+            if row is None:
+                return False
+            profile = Profile.model_validate(row.data)
+            keep, drop = ("liked", "disliked") if vote == "up" else ("disliked", "liked")
+            values = {
+                keep: [*(p for p in getattr(profile, keep) if p != paper_id), paper_id],
+                drop: [p for p in getattr(profile, drop) if p != paper_id],
+            }
+            changed = profile.model_copy(update=values)
+            conn.execute(
+                update(profiles)
+                .where(profiles.c.id == row.id)
+                .values(data=changed.model_dump(mode="json"), updated_at=now, vector=None)
+            )
+        return True
+
+    # blobs -------------------------------------------------------------------
+
+    def put_blob(self, key: str, data: bytes, *, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(blobs).where(blobs.c.key == key).values(data=data, updated_at=now)
+            )
+            if done.rowcount == 0:
+                conn.execute(blobs.insert().values(key=key, data=data, updated_at=now))
+
+    def get_blob(self, key: str) -> bytes | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(blobs.c.data).where(blobs.c.key == key)).scalar()
+        return bytes(value) if value is not None else None
+
+
+def _profile_row(conn: Connection, subscriber_id: int, name: str) -> Row[Any] | None:
+    return conn.execute(
+        select(profiles.c.id, profiles.c.data).where(
+            profiles.c.subscriber_id == subscriber_id, profiles.c.name == name
+        )
+    ).first()
