@@ -13,7 +13,8 @@ import gzip
 import tempfile
 import time
 from collections import defaultdict
-from datetime import datetime, time as dtime
+from datetime import datetime
+from datetime import time as dtime
 from pathlib import Path
 
 from digest.models import Paper
@@ -25,7 +26,9 @@ CORPUS = ROOT.parent / "shared" / "data" / "corpus" / "arxiv-cs-daily-2025-03_20
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--corpus", type=Path, default=CORPUS)
     ap.add_argument("--db", default=None, help="SQLAlchemy URL (default: a temporary SQLite file)")
     ap.add_argument("--days", type=int, default=None, help="replay only the first N days")
@@ -36,7 +39,7 @@ def main() -> None:
     url = args.db or f"sqlite:///{db_path}"
 
     t0 = time.perf_counter()
-    raw = gzip.open(args.corpus).read()
+    raw = gzip.decompress(args.corpus.read_bytes())
     t_read = time.perf_counter() - t0
     t0 = time.perf_counter()
     result = parse(raw, source="corpus", format="jsonl")
@@ -67,11 +70,17 @@ def main() -> None:
     print(f"corpus: {args.corpus.name}  ({len(raw) / 1e6:.1f} MB uncompressed)")
     print(f"parsed: {n} papers, {len(result.warnings)} warnings, error={result.error}")
     print(f"read+gunzip: {t_read:.2f} s   parse: {t_parse:.2f} s  ({n / t_parse:,.0f} papers/s)")
-    print(f"store: {len(days)} daily batches, {stored} new papers in {t_store:.2f} s "
-          f"({stored / t_store:,.0f} papers/s)")
-    print(f"collect+store: {(t_parse + t_store):.2f} s  ({stored / (t_parse + t_store):,.0f} papers/s)")
+    print(
+        f"store: {len(days)} daily batches, {stored} new papers in {t_store:.2f} s "
+        f"({stored / t_store:,.0f} papers/s)"
+    )
+    print(
+        f"collect+store: {(t_parse + t_store):.2f} s  ({stored / (t_parse + t_store):,.0f} papers/s)"
+    )
     print(f"papers in database: {total}")
-    print(f"re-collecting the last day again: new={again[0]} updated={again[1]} in {t_rerun * 1000:.0f} ms")
+    print(
+        f"re-collecting the last day again: new={again[0]} updated={again[1]} in {t_rerun * 1000:.0f} ms"
+    )
     if url.startswith("sqlite:///"):
         size = sum(p.stat().st_size for p in db_path.parent.glob("bench.db*"))
         print(f"database size: {size / 1e6:.1f} MB ({size / max(total, 1):,.0f} bytes/paper)")

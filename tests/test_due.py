@@ -30,4 +30,6 @@ def test_pending_and_unsubscribed_readers_are_never_due() -> None:
 
 
 def test_an_unknown_timezone_counts_as_utc() -> None:
-    assert due_day(reader(timezone="Mars/Olympus", send_hour=7), datetime(2026, 11, 20, 7)) == date(2026, 11, 20)
+    assert due_day(reader(timezone="Mars/Olympus", send_hour=7), datetime(2026, 11, 20, 7)) == date(
+        2026, 11, 20
+    )

@@ -11,7 +11,9 @@ FAST = HttpSettings(timeout=0.5, retries=2, backoff=0.0)
 
 
 def test_conditional_get_sends_validators_and_accepts_304(feed_server: FeedServer) -> None:
-    url = feed_server.serve("/feed", Route(b"<rss/>", etag='"v1"', last_modified="Wed, 18 Nov 2026 06:00:00 GMT"))
+    url = feed_server.serve(
+        "/feed", Route(b"<rss/>", etag='"v1"', last_modified="Wed, 18 Nov 2026 06:00:00 GMT")
+    )
     first = fetch(url, http=FAST)
     assert (first.status, first.body) == (200, b"<rss/>")
     assert first.validators == Validators('"v1"', "Wed, 18 Nov 2026 06:00:00 GMT")

@@ -9,12 +9,17 @@ DAY = date(2026, 11, 20)
 
 
 def _subscribers(store: Store, n: int) -> list[int]:
-    return [store.add_subscriber(f"r{i}@example.org", now=NOW, status="active").id for i in range(n)]
+    return [
+        store.add_subscriber(f"r{i}@example.org", now=NOW, status="active").id for i in range(n)
+    ]
 
 
 def _planned(sid: int, batch: int = 1, items: int = 2) -> Planned:
     return Planned(
-        sid, DAY, batch, tuple(Item("main", f"2401.0000{i}", 1.0 - i / 10, "why") for i in range(items))
+        sid,
+        DAY,
+        batch,
+        tuple(Item("main", f"2401.0000{i}", 1.0 - i / 10, "why") for i in range(items)),
     )
 
 
@@ -23,7 +28,10 @@ def test_planning_records_items_and_advances_the_subscriber(store: Store) -> Non
     assert store.plan([_planned(sid, batch=4)], now=NOW) == 1
     (delivery,) = store.deliveries(day=DAY)
     assert delivery.status == "pending"
-    assert [i.paper_id for i in store.items([delivery.id])[delivery.id]] == ["2401.00000", "2401.00001"]
+    assert [i.paper_id for i in store.items([delivery.id])[delivery.id]] == [
+        "2401.00000",
+        "2401.00001",
+    ]
     assert store.subscriber(sid).last_batch_id == 4  # type: ignore[union-attr]
 
 

@@ -31,7 +31,9 @@ def test_the_example_config_mentions_every_setting() -> None:
     assert absent == []
 
 
-def test_layers_defaults_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_layers_defaults_file_then_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = tmp_path / "digest.toml"
     config.write_text('data_dir = "from-file"\n[smtp]\nport = 2525\nhost = "file.example"\n')
     monkeypatch.setenv("DIGEST_SMTP__HOST", "env.example")

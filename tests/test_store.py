@@ -34,9 +34,13 @@ def test_reopening_an_existing_database_keeps_its_papers(store: Store, settings)
 
 def test_same_papers_twice_make_an_empty_second_batch(store: Store) -> None:
     first = store.new_batch(NOW, ["s"])
-    assert store.add_papers(first, [paper("2401.00001"), paper("2401.00002", "Other")], now=NOW) == (2, 0)
+    assert store.add_papers(
+        first, [paper("2401.00001"), paper("2401.00002", "Other")], now=NOW
+    ) == (2, 0)
     second = store.new_batch(NOW, ["s"])
-    assert store.add_papers(second, [paper("2401.00001"), paper("2401.00002", "Other")], now=NOW) == (0, 0)
+    assert store.add_papers(
+        second, [paper("2401.00001"), paper("2401.00002", "Other")], now=NOW
+    ) == (0, 0)
     assert store.close_batch(second).size == 0
     assert store.close_batch(first).size == 2
 
@@ -70,7 +74,10 @@ def test_journal_paper_and_arxiv_preprint_with_one_doi_are_one_row(store: Store)
 def test_title_fingerprint_merges_an_untitled_page_entry(store: Store) -> None:
     b = store.new_batch(NOW, ["s"])
     store.add_papers(b, [paper("title:abc", "Diffusion Models: A Survey")], now=NOW)
-    assert store.add_papers(b, [paper("2401.00003", "diffusion models — a survey")], now=NOW) == (0, 1)
+    assert store.add_papers(b, [paper("2401.00003", "diffusion models — a survey")], now=NOW) == (
+        0,
+        1,
+    )
     assert [p.id for p in store.papers()] == ["2401.00003"]
 
 
@@ -84,8 +91,10 @@ def test_a_failed_source_cannot_change_stored_papers(store: Store) -> None:
     b = store.new_batch(NOW, ["s"])
     store.add_papers(b, [paper("2401.00001", "Kept", version=1)], now=NOW)
     result = store.add_papers(
-        b, [paper("2401.00001", "Garbled", version=2), paper("2401.00005", "New")],
-        now=NOW, update_existing=False,
+        b,
+        [paper("2401.00001", "Garbled", version=2), paper("2401.00005", "New")],
+        now=NOW,
+        update_existing=False,
     )
     assert result == (1, 0)
     assert store.get_papers(["2401.00001"])["2401.00001"].title == "Kept"
