@@ -1,0 +1,191 @@
+"""The ``digest`` command: thin click commands over the library."""
+
+from __future__ import annotations
+
+import functools
+import json
+import secrets
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from digest import pipeline
+from digest.collect import CollectReport
+from digest.models import SourceReport
+from digest.resources import shipped
+from digest.settings import DEFAULT_CONFIG, Settings, load_settings
+from digest.sources.formats import FORMATS
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console(stderr=True)
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as stored in the database."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def with_settings(func: F) -> F:
+    """Shared ``--config`` option; passes the loaded ``Settings`` as ``settings``."""
+
+    @click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=f"Settings file (default: $DIGEST_CONFIG or {DEFAULT_CONFIG}).",
+    )
+    @functools.wraps(func)
+    def wrapper(*args: Any, config_file: Path | None, **kwargs: Any) -> Any:
+        try:
+            settings = load_settings(config_file)
+        except (ValidationError, ValueError, OSError) as exc:
+            raise click.ClickException(f"bad settings: {exc}") from exc
+        return func(*args, settings=settings, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.version_option(package_name="digest")
+def main() -> None:
+    """A self-hosted, personalised daily digest of new research papers."""
+
+
+@main.command()
+@with_settings
+def init(settings: Settings) -> None:
+    """Create the data folder, the database and, if missing, config/digest.toml.
+
+    The new config file is the commented example with a freshly generated
+    secret_key.
+
+        digest init
+    """
+    store = pipeline.open_store(settings)
+    store.close()
+    click.echo(f"database ready: {settings.db_url}")
+    if not DEFAULT_CONFIG.exists():
+        DEFAULT_CONFIG.parent.mkdir(parents=True, exist_ok=True)
+        text = (shipped("config") / "digest.example.toml").read_text(encoding="utf-8")
+        key = secrets.token_urlsafe(32)
+        DEFAULT_CONFIG.write_text(
+            text.replace('# secret_key = "…"', f'secret_key = "{key}"'), encoding="utf-8"
+        )
+        DEFAULT_CONFIG.chmod(0o600)
+        click.echo(f"wrote {DEFAULT_CONFIG} (with a new secret_key)")
+
+
+@main.command("config")
+@with_settings
+def show_config(settings: Settings) -> None:
+    """Print the effective settings as JSON, secrets masked.
+
+    DIGEST_SMTP__HOST=mail.example.org digest config
+    """
+    click.echo(json.dumps(settings.masked(), indent=2))
+
+
+@main.command("collect")
+@click.argument("locations", nargs=-1)
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Force the input format of the given PATH_OR_URLs (default: detect).",
+)
+@click.option("--samples", is_flag=True, help="Collect the bundled sample sources.")
+@with_settings
+def collect_command(
+    settings: Settings, locations: tuple[str, ...], format_: str | None, samples: bool
+) -> None:
+    """Collect new papers from every configured source, or from PATH_OR_URL… given.
+
+    Prints one line per source and exits 1 if any source failed.
+
+        digest collect
+        digest collect ../feeds/cs.rdf https://export.arxiv.org/rss/cs.LG --format feed
+    """
+    if locations:
+        configs = pipeline.adhoc_sources(locations, format_)
+    elif samples:
+        configs = pipeline.sample_sources()
+    else:
+        configs = settings.sources
+    if not configs:
+        raise click.UsageError("no sources: add [[sources]] to the config, or give PATH_OR_URL")
+    store = pipeline.open_store(settings)
+    try:
+        report = _collect_with_progress(store, settings, configs)
+    finally:
+        store.close()
+    _print_collect(report)
+    sys.exit(1 if report.failed else 0)
+
+
+def _collect_with_progress(store: Any, settings: Settings, configs: list[Any]) -> CollectReport:
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("collecting", total=len(configs))
+
+        def advance(report: SourceReport) -> None:
+            progress.advance(task)
+
+        return pipeline.collect_sources(store, settings, configs, now=utcnow(), on_source=advance)
+
+
+def _print_collect(report: CollectReport) -> None:
+    table = Table(title=f"batch {report.batch.id}: {report.batch.size} new papers")
+    for column in ("source", "fetched", "new", "updated", "status"):
+        table.add_column(
+            column, justify="right" if column in ("fetched", "new", "updated") else "left"
+        )
+    for s in report.sources:
+        status = (
+            f"[red]error: {s.error}" if s.error else ("not modified" if s.not_modified else "ok")
+        )
+        table.add_row(s.name, str(s.fetched), str(s.new), str(s.updated), status)
+    Console().print(table)
+    for s in report.failed:
+        console.print(f"[red]source {s.name!r} failed: {s.error}")
+
+
+@main.command("papers")
+@click.option(
+    "--batch", "batch_id", type=int, default=None, help="Only papers first seen in batch N."
+)
+@click.option("--limit", type=int, default=None, help="At most N papers.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@with_settings
+def papers_command(
+    settings: Settings, batch_id: int | None, limit: int | None, as_json: bool
+) -> None:
+    """List stored papers, oldest first.
+
+    digest papers --batch 3 --json | jq .title
+    """
+    store = pipeline.open_store(settings)
+    try:
+        found = store.papers(batch_id=batch_id, limit=limit)
+    finally:
+        store.close()
+    if as_json:
+        for paper in found:
+            click.echo(json.dumps(paper.to_json(), ensure_ascii=False))
+        return
+    table = Table(title=f"{len(found)} papers")
+    for column in ("id", "title", "categories", "source"):
+        table.add_column(column, overflow="fold")
+    for p in found:
+        table.add_row(p.id, p.title, " ".join(p.categories), p.source)
+    Console().print(table)

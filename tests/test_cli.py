@@ -1,0 +1,92 @@
+"""The thin CLI, through click's runner, on a real database in a temporary folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from digest.cli import main
+from tests.conftest import FIXTURES
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DIGEST_DATA_DIR", str(tmp_path / "data"))
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_init_creates_database_and_a_config_with_a_fresh_secret(run, tmp_path: Path) -> None:
+    result = run("init")
+    assert result.exit_code == 0
+    assert (tmp_path / "data" / "digest.db").exists()
+    config = (tmp_path / "config" / "digest.toml").read_text()
+    key_lines = [line for line in config.splitlines() if line.startswith("secret_key = ")]
+    assert len(key_lines) == 1 and len(key_lines[0]) > 40
+    again = run("init")
+    assert (tmp_path / "config" / "digest.toml").read_text() == config
+    assert again.exit_code == 0
+
+
+def test_config_masks_secrets(run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_SMTP__PASSWORD", "hunter2")
+    result = run("config")
+    shown = json.loads(result.output)
+    assert shown["smtp"]["password"] == "**********"
+    assert "hunter2" not in result.output
+
+
+def test_collect_then_list_as_json(run) -> None:
+    batch = FIXTURES / "batches" / "2026-06-29.jsonl"
+    result = run("collect", str(batch))
+    assert result.exit_code == 0
+    assert "166" in result.output
+    lines = run("papers", "--batch", "1", "--json").output.splitlines()
+    assert len(lines) == 166
+    first = json.loads(lines[0])
+    assert set(first) >= {"id", "title", "abstract", "authors", "categories", "published", "url", "source"}
+    assert first["id"] == "2606.27531" and first["authors"][0] == "Ankur Purao"
+
+
+def test_rerun_gives_an_empty_batch(run) -> None:
+    page = str(FIXTURES / "hf-pages" / "page-a.txt")
+    run("collect", page)
+    run("collect", page)
+    assert run("papers", "--batch", "2", "--json").output == ""
+
+
+def test_a_failed_source_makes_the_exit_code_nonzero(run) -> None:
+    html = str(FIXTURES / "feeds" / "other" / "html-error-page-served-as-feed.xml")
+    good = str(FIXTURES / "feeds" / "hf-daily" / "hf_daily_papers_api_2026-05-29_30items.json")
+    result = run("collect", html, good)
+    assert result.exit_code == 1
+    assert "not a feed: got an HTML page" in result.output
+    assert len(run("papers", "--json").output.splitlines()) == 30
+
+
+def test_format_can_be_forced(run) -> None:
+    page = str(FIXTURES / "hf-pages" / "page-b.txt")
+    assert run("collect", page, "--format", "jsonl").exit_code == 1
+    assert run("collect", page, "--format", "hf-page").exit_code == 0
+
+
+def test_collect_without_sources_says_what_to_do(run) -> None:
+    result = CliRunner().invoke(main, ["collect"])
+    assert result.exit_code == 2 and "no sources" in result.output
+
+
+def test_configured_sources_are_collected(run, tmp_path: Path) -> None:
+    config = tmp_path / "custom.toml"
+    config.write_text(
+        f'[[sources]]\nname = "batch"\nlocation = "{FIXTURES / "batches" / "2026-07-01.jsonl"}"\n'
+    )
+    result = run("collect", "--config", str(config))
+    assert result.exit_code == 0 and "301" in result.output
