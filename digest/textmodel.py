@@ -1,0 +1,88 @@
+"""Text features: TF-IDF over title, abstract and authors, reduced to dense unit vectors.
+
+Fitted on the stored corpus (not per subscriber) and refitted only as the corpus
+grows; every paper and profile lives in the same low-rank space, so scoring many
+profiles against a batch is one matrix product.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from digest.models import Paper
+
+DIMS = 256
+
+
+def paper_text(title: str, abstract: str = "", authors: Sequence[str] = ()) -> str:
+    author_tokens = " ".join("author_" + "_".join(a.lower().split()) for a in authors[:20])
+    return f"{title}. {title}. {abstract} {author_tokens}"
+
+
+@dataclass
+class TextModel:
+    vectorizer: TfidfVectorizer
+    svd: TruncatedSVD | None
+    fitted_on: int
+
+    @classmethod
+    def fit(cls, papers: Sequence[Paper], *, dims: int = DIMS, seed: int = 0) -> TextModel:
+        texts = [paper_text(p.title, p.abstract, p.authors) for p in papers]
+        vectorizer = TfidfVectorizer(
+            sublinear_tf=True,
+            stop_words="english",
+            strip_accents="unicode",
+            ngram_range=(1, 2),
+            min_df=2 if len(texts) >= 50 else 1,
+            max_df=0.5 if len(texts) >= 50 else 1.0,
+            max_features=60_000,
+            dtype=np.float32,
+        )
+        matrix = vectorizer.fit_transform(texts)
+        rank = min(dims, matrix.shape[1] - 1, matrix.shape[0] - 1)
+        svd = None
+        if rank >= 8:
+            svd = TruncatedSVD(n_components=rank, algorithm="randomized", random_state=seed)
+            svd.fit(matrix)
+        return cls(vectorizer, svd, len(texts))
+
+    @property
+    def dims(self) -> int:
+        if self.svd is not None:
+            return int(self.svd.n_components)
+        return len(self.vectorizer.vocabulary_)
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length float32 rows, one per text (zero rows for empty texts)."""
+        if not texts:
+            return np.zeros((0, self.dims), dtype=np.float32)
+        sparse = self.vectorizer.transform(texts)
+        dense = (
+            self.svd.transform(sparse) if self.svd is not None else sparse.toarray()
+        ).astype(np.float32)
+        norms = np.linalg.norm(dense, axis=1, keepdims=True)
+        np.divide(dense, norms, out=dense, where=norms > 0)
+        return dense
+
+    def embed(self, papers: Sequence[Paper]) -> np.ndarray:
+        return self.embed_texts([paper_text(p.title, p.abstract, p.authors) for p in papers])
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        pickle.dump(self, buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TextModel:
+        # only ever reads what this installation wrote into its own database
+        model = pickle.loads(data)
+        if not isinstance(model, cls):
+            raise TypeError("stored text model has the wrong type")
+        return model
