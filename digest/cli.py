@@ -16,9 +16,10 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from digest import pipeline
+from digest import pipeline, rank
 from digest.collect import CollectReport
 from digest.models import SourceReport
+from digest.profiles import ProfileFileError, dump_subscriber_file, load_subscriber_file
 from digest.resources import shipped
 from digest.settings import DEFAULT_CONFIG, Settings, load_settings
 from digest.sources.formats import FORMATS
@@ -189,3 +190,77 @@ def papers_command(
     for p in found:
         table.add_row(p.id, p.title, " ".join(p.categories), p.source)
     Console().print(table)
+
+
+@main.command("rank")
+@click.option("--papers", "papers_path", required=True, type=click.Path(path_type=Path))
+@click.option("--profile", "profile_path", required=True, type=click.Path(path_type=Path))
+@click.option("--top", type=click.IntRange(min=1), default=None, help="Only the best N.")
+@click.option("--json", "as_json", is_flag=True, help='One {"id", "score", "why"} per line.')
+def rank_command(papers_path: Path, profile_path: Path, top: int | None, as_json: bool) -> None:
+    """Rank the papers of a JSON Lines file for one profile file, best first.
+
+    Touches no database. Each line of PAPERS has id, title, abstract and optionally
+    authors and categories; PROFILE holds one profile as top-level keys.
+
+        digest rank --papers today.jsonl --profile me.toml --top 10 --json
+    """
+    try:
+        ranked = rank.rank_file(papers_path, profile_path, top)
+    except (ProfileFileError, rank.RankInputError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        for line in rank.json_lines(ranked):
+            click.echo(line)
+        return
+    for n, sp in enumerate(ranked, 1):
+        click.echo(f"{n:3d}. {sp.score:6.3f}  {sp.paper.id}  {sp.paper.title}\n       {sp.why}")
+
+
+@main.group("profile")
+def profile_group() -> None:
+    """Import and export subscribers' profile files."""
+
+
+@profile_group.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@with_settings
+def profile_import(settings: Settings, files: tuple[Path, ...]) -> None:
+    """Store the subscriber and profiles of each FILE (replacing their profiles).
+
+    A subscriber imported this way is active. A bad file changes nothing and names
+    the file, the field and the reason.
+
+        digest profile import config/profiles/*.toml
+    """
+    loaded = []
+    for path in files:
+        try:
+            loaded.append(load_subscriber_file(path))
+        except ProfileFileError as exc:
+            raise click.ClickException(str(exc)) from exc
+    store = pipeline.open_store(settings)
+    try:
+        for sub in loaded:
+            pipeline.import_subscriber(store, sub, now=utcnow())
+            click.echo(f"imported {sub.email}: {len(sub.profiles)} profile(s)")
+    finally:
+        store.close()
+
+
+@profile_group.command("export")
+@click.argument("email")
+@with_settings
+def profile_export(settings: Settings, email: str) -> None:
+    """Print a subscriber's profile file, as `digest profile import` reads it.
+
+    digest profile export ada@example.org > config/profiles/ada.toml
+    """
+    store = pipeline.open_store(settings)
+    try:
+        sub = pipeline.export_subscriber(store, email)
+    finally:
+        store.close()
+    if sub is None:
+        raise click.ClickException(f"no subscriber {email}")
+    click.echo(dump_subscriber_file(sub), nl=False)

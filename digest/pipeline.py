@@ -11,6 +11,7 @@ import httpx
 
 from digest.collect import CollectReport, collect
 from digest.models import SourceReport
+from digest.profiles import SubscriberFile
 from digest.settings import Settings, SourceSettings
 from digest.sources import Source, make_source
 from digest.store import Store
@@ -51,3 +52,28 @@ def collect_sources(
             make_source(c, settings.http, client) for c in configs if c.enabled
         ]
         return collect(store, sources, now=now, on_source=on_source)
+
+
+def import_subscriber(store: Store, sub: SubscriberFile, *, now: datetime) -> None:
+    """Create or update the subscriber and replace their profiles, all or nothing."""
+    existing = store.subscriber(sub.email)
+    if existing is None:
+        existing = store.add_subscriber(sub.email, now=now, status="active")
+    store.save_profiles(
+        existing.id, sub.profiles, now=now, subscriber_fields=sub.subscriber_fields()
+    )
+
+
+def export_subscriber(store: Store, email: str) -> SubscriberFile | None:
+    sub = store.subscriber(email)
+    if sub is None:
+        return None
+    return SubscriberFile(
+        email=sub.email,
+        send_hour=sub.send_hour,
+        timezone=sub.timezone,
+        cadence=sub.cadence,  # type: ignore[arg-type]
+        weekdays=list(sub.weekdays),
+        channels=list(sub.channels),  # type: ignore[arg-type]
+        profiles=store.profiles(sub.id),
+    )

@@ -32,7 +32,7 @@ MIN_FEEDBACK = 3
 class Weights:
     text: float = 1.0
     keyword: float = 0.35
-    author: float = 0.5
+    author: float = 1.0
     category: float = 0.25
     seed_category: float = 0.3
 

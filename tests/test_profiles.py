@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from digest.cli import main
+from digest.profiles import (
+    ProfileFileError,
+    dump_subscriber_file,
+    load_profile_file,
+    load_subscriber_file,
+)
+from digest.store import Store
+from tests.conftest import FIXTURES, NOW
+
+EXAMPLE = Path(__file__).parent.parent / "config" / "profiles" / "example.toml"
+
+
+def test_the_example_file_loads_and_round_trips_exactly(tmp_path: Path) -> None:
+    sub = load_subscriber_file(EXAMPLE)
+    assert [p.name for p in sub.profiles] == ["diffusion models", "information theory"]
+    assert sub.profiles[0].keywords[1].weight == 2.0
+    text = dump_subscriber_file(sub)
+    copy = tmp_path / "copy.toml"
+    copy.write_text(text)
+    again = load_subscriber_file(copy)
+    assert again == sub
+    assert dump_subscriber_file(again) == text
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            'email = "a@example.org"\n[[profiles]]\nname = "x"\nmax_papers = "lots"\n',
+            "profiles[0].max_papers: Input should be a valid integer",
+        ),
+        (
+            'email = "a@example.org"\n[[profiles]]\nname = "x"\ncolour = "red"\n',
+            "profiles[0].colour: Extra inputs are not permitted",
+        ),
+        (
+            'email = "a@example.org"\n[[profiles]]\nname = "x"\n[[profiles]]\nname = "x"\n',
+            "profiles: Value error, profile names must be unique",
+        ),
+        ('email = "not an address"\n[[profiles]]\nname = "x"\n', "email: Value error"),
+        (
+            'email = "a@example.org"\ntimezone = "Mars/Base"\n[[profiles]]\nname = "x"\n',
+            "unknown time zone",
+        ),
+        ('email = "a@example.org"\n[[profiles]\nname = "x"\n', "not valid TOML"),
+        ('email = "a@example.org"\n', "profiles: Field required"),
+    ],
+)
+def test_bad_files_name_the_file_the_field_and_the_reason(
+    tmp_path: Path, content: str, expected: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(content)
+    with pytest.raises(ProfileFileError) as caught:
+        load_subscriber_file(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert expected in str(caught.value)
+
+
+def test_import_then_export_through_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings
+) -> None:
+    monkeypatch.setenv("DIGEST_DATA_DIR", str(settings.data_dir))
+    runner = CliRunner()
+    assert runner.invoke(main, ["profile", "import", str(EXAMPLE)]).exit_code == 0
+    exported = runner.invoke(main, ["profile", "export", "ada@example.org"]).output
+    assert exported == dump_subscriber_file(load_subscriber_file(EXAMPLE))
+
+
+def test_a_bad_file_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings
+) -> None:
+    monkeypatch.setenv("DIGEST_DATA_DIR", str(settings.data_dir))
+    runner = CliRunner()
+    runner.invoke(main, ["profile", "import", str(EXAMPLE)])
+    broken = tmp_path / "ada.toml"
+    broken.write_text(EXAMPLE.read_text().replace("max_papers = 15", "max_papers = 0"))
+    result = runner.invoke(main, ["profile", "import", str(broken)])
+    assert result.exit_code == 1
+    assert f"{broken}: profiles[0].max_papers" in result.output
+    store = Store.open(settings.db_url)
+    sub = store.subscriber("ada@example.org")
+    assert sub is not None and store.profiles(sub.id)[0].max_papers == 15
+    store.close()
+
+
+def test_single_profile_files_for_rank(tmp_path: Path) -> None:
+    path = tmp_path / "me.toml"
+    path.write_text(
+        'name = "me"\nkeywords = ["graph"]\n[[seed_papers]]\ntitle = "T"\nabstract = "A"\n'
+    )
+    profile = load_profile_file(path)
+    assert profile.seed_papers[0].title == "T"
+
+
+def test_rank_json_output(tmp_path: Path) -> None:
+    profile = tmp_path / "me.toml"
+    profile.write_text(
+        'name = "codes"\nkeywords = ["code"]\n[[seed_papers]]\n'
+        'title = "Convertible codes"\nabstract = "MSR codes, conversion, optimal access and repair bandwidth"\n'
+    )
+    papers = FIXTURES / "batches" / "2026-07-01.jsonl"
+    result = CliRunner().invoke(
+        main, ["rank", "--papers", str(papers), "--profile", str(profile), "--top", "5", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert len(rows) == 5
+    assert all(set(r) == {"id", "score", "why"} for r in rows)
+    assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
+    assert any("Convertible codes" in r["why"] for r in rows)
+    everything = CliRunner().invoke(
+        main, ["rank", "--papers", str(papers), "--profile", str(profile), "--json"]
+    )
+    assert len(everything.output.splitlines()) == 301
+
+
+def test_rank_reports_a_bad_profile_file(tmp_path: Path) -> None:
+    profile = tmp_path / "me.toml"
+    profile.write_text('name = "x"\nmax_papers = -1\n')
+    result = CliRunner().invoke(
+        main,
+        [
+            "rank",
+            "--papers",
+            str(FIXTURES / "batches" / "2026-07-01.jsonl"),
+            "--profile",
+            str(profile),
+        ],
+    )
+    assert result.exit_code == 1 and f"{profile}: max_papers" in result.output
+
+
+def test_store_round_trips_profiles(store: Store) -> None:
+    sub = load_subscriber_file(EXAMPLE)
+    row = store.add_subscriber(sub.email, now=NOW, status="active")
+    store.save_profiles(row.id, sub.profiles, now=NOW)
+    assert store.profiles(row.id) == sub.profiles
+    assert store.record_feedback(row.id, "information theory", "2401.00001", "up", now=NOW)
+    assert store.record_feedback(row.id, "information theory", "2401.00001", "down", now=NOW)
+    after = store.profiles(row.id)[1]
+    assert (after.liked, after.disliked) == ([], ["2401.00001"])

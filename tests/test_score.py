@@ -1,0 +1,164 @@
+"""Scoring behaviour on real papers from a fixture batch."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+
+from digest.models import Keyword, Paper, Profile, ScoredPaper, SeedPaper
+from digest.rank import profile_vectors, rank_papers
+from digest.score import assign_sections, score_batch
+from digest.sources.formats import parse
+from digest.textmodel import TextModel
+from tests.conftest import FIXTURES
+
+
+@pytest.fixture(scope="module")
+def papers() -> list[Paper]:
+    found = parse((FIXTURES / "batches" / "2026-06-30.jsonl").read_bytes(), source="b").papers
+    return list({p.id: p for p in found}.values())
+
+
+@pytest.fixture(scope="module")
+def model(papers: list[Paper]) -> TextModel:
+    return TextModel.fit(papers)
+
+
+def ranked_ids(papers: list[Paper], profile: Profile, model: TextModel) -> list[str]:
+    """Every paper, best first."""
+    everything = profile.model_copy(update={"max_papers": 10_000, "min_score": float("-inf")})
+    return [sp.paper.id for sp in rank_papers(papers, everything, model=model)]
+
+
+def mentions(paper: Paper, word: str) -> bool:
+    return re.search(rf"\b{word}s?\b", f"{paper.title} {paper.abstract}", re.IGNORECASE) is not None
+
+
+def by_id(papers: list[Paper], pid: str) -> Paper:
+    return next(p for p in papers if p.id == pid)
+
+
+def test_excluded_phrases_drop_papers(papers: list[Paper], model: TextModel) -> None:
+    profile = Profile(name="p", keywords=[Keyword(phrase="language model")], max_papers=50)
+    before = rank_papers(papers, profile, model=model)
+    assert any(mentions(sp.paper, "benchmark") for sp in before)
+    after = rank_papers(papers, profile.model_copy(update={"exclude": ["benchmarks"]}), model=model)
+    assert after and not any(mentions(sp.paper, "benchmark") for sp in after)
+
+
+def test_an_author_match_ranks_a_paper_up_and_says_so(
+    papers: list[Paper], model: TextModel
+) -> None:
+    target = papers[137]
+    base = Profile(name="p", keywords=[Keyword(phrase="learning")])
+    before = ranked_ids(papers, base, model).index(target.id)
+    boosted = base.model_copy(update={"authors": [target.authors[0].upper()]})
+    assert ranked_ids(papers, boosted, model).index(target.id) < before
+    top = rank_papers(papers, boosted, model=model)[0]
+    assert target.authors[0] in top.paper.authors
+    assert f"author: {target.authors[0]}" in top.why
+
+
+def test_category_prefix_matches_on_dot_boundaries(papers: list[Paper], model: TextModel) -> None:
+    cs = rank_papers(papers, Profile(name="p", categories=["cs"], max_papers=200), model=model)
+    assert cs and all(any(c.startswith("cs.") for c in sp.paper.categories) for sp in cs)
+    partial = rank_papers(
+        papers, Profile(name="p", categories=["cs.L"], max_papers=200), model=model
+    )
+    assert partial == []
+    it = rank_papers(papers, Profile(name="p", categories=["cs.IT"]), model=model)
+    assert it and all("cs.IT" in sp.paper.categories for sp in it)
+    assert "in cs.IT" in it[0].why
+
+
+def test_keyword_weights_matter(papers: list[Paper], model: TextModel) -> None:
+    robots = Profile(
+        name="p", keywords=[Keyword(phrase="robot", weight=5), Keyword(phrase="quantum")]
+    )
+    quanta = Profile(
+        name="p", keywords=[Keyword(phrase="robot"), Keyword(phrase="quantum", weight=5)]
+    )
+    assert mentions(rank_papers(papers, robots, model=model)[0].paper, "robot")
+    assert mentions(rank_papers(papers, quanta, model=model)[0].paper, "quantum")
+
+
+def test_a_seed_papers_near_duplicates_rank_first_and_why_names_it(
+    papers: list[Paper], model: TextModel
+) -> None:
+    seed = by_id(papers, "2606.28729")
+    near = [replace(seed, id="9999.00001", title=seed.title + " (extended)"), *papers]
+    near = [p for p in near if p.id != seed.id]
+    profile = Profile(name="p", seed_papers=[SeedPaper(title=seed.title, abstract=seed.abstract)])
+    top = rank_papers(near, profile, model=model)[0]
+    assert top.paper.id == "9999.00001"
+    assert "like \u201cConvertible Codes" in top.why
+
+
+def test_liked_near_duplicates_rank_up_and_disliked_ones_down(
+    papers: list[Paper], model: TextModel
+) -> None:
+    base = Profile(name="p", keywords=[Keyword(phrase="model")])
+    middle = ranked_ids(papers, base, model)[len(papers) // 4]
+    liked, disliked = by_id(papers, "2606.28729"), by_id(papers, middle)
+    pool = [*papers, replace(liked, id="9999.00001"), replace(disliked, id="9999.00002")]
+    before = ranked_ids(pool, base, model)
+    fed = base.model_copy(update={"liked": [liked.id], "disliked": [disliked.id]})
+    after = ranked_ids(pool, fed, model)
+    assert after.index("9999.00001") < before.index("9999.00001")
+    assert after.index("9999.00001") <= 1
+    assert after.index("9999.00002") > before.index("9999.00002")
+
+
+def test_ties_are_broken_by_paper_id(model: TextModel) -> None:
+    twins = [Paper(id=f"2401.0000{i}", title="Same title", abstract="Same text") for i in (3, 1, 2)]
+    ranked = rank_papers(twins, Profile(name="p", keywords=[Keyword(phrase="same")]), model=model)
+    assert [sp.paper.id for sp in ranked] == ["2401.00001", "2401.00002", "2401.00003"]
+
+
+def test_all_profiles_in_one_pass_match_one_at_a_time(
+    papers: list[Paper], model: TextModel
+) -> None:
+    profiles = [
+        Profile(name="a", keywords=[Keyword(phrase="graph")], exclude=["survey"]),
+        Profile(name="b", categories=["cs.CV"], authors=[papers[3].authors[0]]),
+        Profile(name="c", seed_papers=[SeedPaper(id=papers[9].id)], max_papers=5),
+    ]
+    known = {p.id: p for p in papers}
+    vectors, seeds = profile_vectors(profiles, model, known)
+    together = score_batch(vectors, papers, model.embed(papers), seeds=seeds, chunk=2)
+    for profile, ranked in zip(profiles, together, strict=True):
+        alone = rank_papers(papers, profile, model=model)
+        assert [sp.paper.id for sp in ranked] == [sp.paper.id for sp in alone]
+    assert len(together[2]) == 5
+
+
+def test_why_fits_on_one_line(papers: list[Paper], model: TextModel) -> None:
+    profile = Profile(
+        name="p",
+        keywords=[Keyword(phrase=w) for w in ("learning", "model", "data", "network")],
+        categories=["cs"],
+        seed_papers=[SeedPaper(title="A" * 300, abstract="learning models from data")],
+    )
+    for sp in rank_papers(papers, profile, model=model):
+        assert 0 < len(sp.why) <= 160 and "\n" not in sp.why
+
+
+def test_sections_put_a_shared_paper_only_in_its_best_profile() -> None:
+    shared, only_a, only_b = (Paper(id=i, title=i) for i in ("x", "a", "b"))
+    sections = assign_sections(
+        [
+            ("first", [ScoredPaper(shared, 0.4, ""), ScoredPaper(only_a, 0.3, "")]),
+            ("second", [ScoredPaper(shared, 0.9, ""), ScoredPaper(only_b, 0.1, "")]),
+        ]
+    )
+    assert [(n, [sp.paper.id for sp in ps]) for n, ps in sections] == [
+        ("first", ["a"]),
+        ("second", ["x", "b"]),
+    ]
+
+
+def test_text_model_survives_a_round_trip(papers: list[Paper], model: TextModel) -> None:
+    again = TextModel.from_bytes(model.to_bytes())
+    assert (again.embed(papers[:5]) == model.embed(papers[:5])).all()
