@@ -62,9 +62,7 @@ def title_fingerprint(title: str) -> str:
     return hashlib.sha1(words.encode()).hexdigest()[:20]
 
 
-def paper_key(
-    *, arxiv_id: str | None, doi: str | None, url: str | None, title: str
-) -> str:
+def paper_key(*, arxiv_id: str | None, doi: str | None, url: str | None, title: str) -> str:
     """The canonical ``Paper.id`` from the strongest identity available."""
     if arxiv_id:
         return arxiv_id

@@ -64,9 +64,9 @@ class TextModel:
         if not texts:
             return np.zeros((0, self.dims), dtype=np.float32)
         sparse = self.vectorizer.transform(texts)
-        dense = (
-            self.svd.transform(sparse) if self.svd is not None else sparse.toarray()
-        ).astype(np.float32)
+        dense = (self.svd.transform(sparse) if self.svd is not None else sparse.toarray()).astype(
+            np.float32
+        )
         norms = np.linalg.norm(dense, axis=1, keepdims=True)
         np.divide(dense, norms, out=dense, where=norms > 0)
         return dense

@@ -52,7 +52,16 @@ def test_collect_then_list_as_json(run) -> None:
     lines = run("papers", "--batch", "1", "--json").output.splitlines()
     assert len(lines) == 166
     first = json.loads(lines[0])
-    assert set(first) >= {"id", "title", "abstract", "authors", "categories", "published", "url", "source"}
+    assert set(first) >= {
+        "id",
+        "title",
+        "abstract",
+        "authors",
+        "categories",
+        "published",
+        "url",
+        "source",
+    }
     assert first["id"] == "2606.27531" and first["authors"][0] == "Ankur Purao"
 
 

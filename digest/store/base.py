@@ -49,4 +49,3 @@ class StoreBase:
 
     def close(self) -> None:
         self.engine.dispose()
-
