@@ -131,7 +131,7 @@ class DigestSection:
 class Links:
     """Signed, per-subscriber URLs; built by the caller, rendered as given.
 
-    A paper's feedback link is ``{feedback}/{quoted paper id}/up`` (or ``/down``).
+    A paper's feedback link is ``links.feedback_url(feedback, vote, profile, paper id)``.
     """
 
     manage: str

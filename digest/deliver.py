@@ -1,0 +1,246 @@
+"""Messages and where they go: a Maildir outbox by default, or an SMTP server.
+
+A :class:`Mailer` takes a finished :class:`~email.message.EmailMessage` and either
+delivers it or raises :class:`TemporaryFailure` (try again later: SMTP 4xx, a dropped
+connection) or :class:`PermanentFailure` (SMTP 5xx: record the server's reply, move on).
+"""
+
+from __future__ import annotations
+
+import mailbox
+import smtplib
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, Self
+
+from digest.settings import MailSettings, Settings, SmtpSettings
+
+
+class SendError(Exception):
+    """A message was not delivered; ``str(error)`` is the reason (the server's reply)."""
+
+
+class TemporaryFailure(SendError):
+    pass
+
+
+class PermanentFailure(SendError):
+    pass
+
+
+class HeaderInjection(ValueError):
+    """A header value contained a line break."""
+
+
+class Mailer(Protocol):
+    def send(self, message: EmailMessage) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class MaildirMailer:
+    """Writes each message into a local Maildir folder (``new/``), atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._box: mailbox.Maildir | None = None
+
+    def __enter__(self) -> Self:
+        self._box = mailbox.Maildir(self.path, create=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._box = None
+
+    def send(self, message: EmailMessage) -> None:
+        box = self._box or mailbox.Maildir(self.path, create=True)
+        try:
+            box.add(message)
+        except OSError as exc:
+            raise TemporaryFailure(f"cannot write to {self.path}: {exc}") from exc
+
+
+class SmtpMailer:
+    """One SMTP connection, opened on first use and reused for every message."""
+
+    def __init__(self, smtp: SmtpSettings) -> None:
+        self.settings = smtp
+        self._conn: smtplib.SMTP | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.quit()
+            except (smtplib.SMTPException, OSError):
+                self._conn.close()
+            self._conn = None
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        conn: smtplib.SMTP
+        if s.security == "ssl":
+            conn = smtplib.SMTP_SSL(
+                s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
+            )
+        else:
+            conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            if s.security == "starttls":
+                conn.starttls(context=ssl.create_default_context())
+        if s.username:
+            password = s.password.get_secret_value() if s.password else ""
+            conn.login(s.username, password)
+        return conn
+
+    def send(self, message: EmailMessage) -> None:
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+            refused = self._conn.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = next(iter(exc.recipients.values()))
+            raise _failure(code, reply) from exc
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code in (421,) or isinstance(exc, smtplib.SMTPServerDisconnected):
+                self.close()
+            else:
+                self._reset()
+            raise _failure(exc.smtp_code, exc.smtp_error) from exc
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._drop()
+            raise TemporaryFailure(f"SMTP connection to {self.settings.host}: {exc}") from exc
+        if refused:
+            code, reply = next(iter(refused.values()))
+            raise _failure(code, reply)
+
+    def _reset(self) -> None:
+        try:
+            if self._conn is not None:
+                self._conn.rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+
+def _failure(code: int, reply: bytes | str) -> SendError:
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+    cls = TemporaryFailure if 400 <= code < 500 else PermanentFailure
+    return cls(f"{code} {text}".strip())
+
+
+def make_mailer(settings: Settings) -> Mailer:
+    if settings.mail.mailer == "smtp":
+        return SmtpMailer(settings.smtp)
+    return MaildirMailer(settings.data_dir / "outbox")
+
+
+def _clean(value: str, what: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise HeaderInjection(f"{what} contains a line break: {value!r}")
+    return value
+
+
+def build_message(
+    mail: MailSettings,
+    *,
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    unsubscribe: str | None = None,
+    archive: str | None = None,
+    message_id: str | None = None,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """A ``multipart/alternative`` message (text first, HTML last) with list headers.
+
+    Every header value is checked for line breaks; addresses and non-ASCII display
+    names are encoded by :mod:`email`. ``message_id`` may be given so that a resend of
+    the same digest carries the same ``Message-ID`` (receivers can drop the copy).
+    """
+    domain = mail.from_address.rpartition("@")[2] or "localhost"
+    msg = EmailMessage()
+    msg["From"] = Address(_clean(mail.from_name, "sender name"), addr_spec=mail.from_address)
+    msg["To"] = Address(addr_spec=_clean(to, "recipient"))
+    msg["Subject"] = _clean(subject, "subject")
+    msg["Date"] = format_datetime(date) if date is not None else format_datetime(datetime.now().astimezone())
+    msg["Message-ID"] = _clean(message_id or _random_id(domain), "Message-ID")
+    msg["List-Id"] = f"<{_clean(mail.list_id, 'List-Id')}>"
+    if unsubscribe:
+        msg["List-Unsubscribe"] = f"<{_clean(unsubscribe, 'unsubscribe URL')}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if archive:
+        msg["Archived-At"] = f"<{_clean(archive, 'archive URL')}>"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(text, cte="quoted-printable")
+    if html is not None:
+        msg.add_alternative(html, subtype="html", cte="quoted-printable")
+    return msg
+
+
+def _random_id(domain: str) -> str:
+    from email.utils import make_msgid
+
+    return make_msgid("digest", domain=domain)
+
+
+def message_id_for(mail: MailSettings, delivery_id: int, day: object) -> str:
+    """The stable Message-ID of one ledger row."""
+    domain = mail.from_address.rpartition("@")[2] or "localhost"
+    return f"<digest.{day}.{delivery_id}@{domain}>"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    sent: bool
+    error: str | None = None
+    temporary: bool = False
+    attempts: int = 1
+
+
+def send_with_retry(
+    mailer: Mailer,
+    message: EmailMessage,
+    *,
+    retries: int,
+    backoff: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Outcome:
+    """Send, retrying temporary failures with doubling delays; a permanent failure or
+    the last temporary one is returned, never raised."""
+    delay = backoff
+    for attempt in range(1, retries + 2):
+        try:
+            mailer.send(message)
+            return Outcome(sent=True, attempts=attempt)
+        except PermanentFailure as exc:
+            return Outcome(sent=False, error=str(exc), attempts=attempt)
+        except TemporaryFailure as exc:
+            if attempt > retries:
+                return Outcome(sent=False, error=str(exc), temporary=True, attempts=attempt)
+            sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
