@@ -264,3 +264,152 @@ def profile_export(settings: Settings, email: str) -> None:
     if sub is None:
         raise click.ClickException(f"no subscriber {email}")
     click.echo(dump_subscriber_file(sub), nl=False)
+
+
+def _print_day(report: pipeline.DayReport) -> None:
+    if report.collected is not None:
+        _print_collect(report.collected)
+    verb = "would send" if report.dry_run else "sent"
+    sent = len(report.previews) if report.dry_run else report.sent
+    click.echo(
+        f"due: {report.due} · {verb}: {sent} · empty: {report.empty} · "
+        f"rss only: {report.feed_only} · deferred: {len(report.deferred)} · "
+        f"failed: {len(report.failed)} · feeds written: {len(report.feeds)}"
+    )
+    for email, reason in report.deferred:
+        console.print(f"[yellow]deferred {email}: {reason}")
+    for email, reason in report.failed:
+        console.print(f"[red]failed {email}: {reason}")
+
+
+@main.command("run")
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Send the digests of this local day now, whatever the send hour.",
+)
+@click.option("--dry-run", is_flag=True, help="Decide and render, send and record nothing.")
+@click.option("--only", metavar="EMAIL", default=None, help="Only this subscriber.")
+@click.option("--no-collect", is_flag=True, help="Skip collecting the configured sources.")
+@with_settings
+def run_command(
+    settings: Settings, day: datetime | None, dry_run: bool, only: str | None, no_collect: bool
+) -> None:
+    """The day's job: collect → score → render → deliver, for every subscriber due.
+
+    Rerunning sends nothing twice. Exits 1 if a source or a delivery failed.
+
+        digest run
+        digest run --date 2026-11-20 --only ada@example.org --dry-run
+    """
+    store = pipeline.open_store(settings)
+    try:
+        report = pipeline.run_day(
+            store,
+            settings,
+            now=utcnow(),
+            day=day.date() if day else None,
+            only=only,
+            dry_run=dry_run,
+            collect_first=not no_collect,
+        )
+    except pipeline.MissingSecret as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    _print_day(report)
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command("preview")
+@click.argument("email")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the HTML (default: <data_dir>/previews/<email>.html).",
+)
+@with_settings
+def preview_command(settings: Settings, email: str, out: Path | None) -> None:
+    """Write the HTML digest EMAIL would get now, without sending or recording it.
+
+    digest preview ada@example.org --out /tmp/ada.html
+    """
+    store = pipeline.open_store(settings)
+    try:
+        html = pipeline.preview(store, settings, email, now=utcnow())
+    except pipeline.MissingSecret as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    if html is None:
+        raise click.ClickException(f"no subscriber {email}")
+    out = out or settings.data_dir / "previews" / f"{email.lower()}.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    click.echo(str(out))
+
+
+@main.command("schedule")
+@with_settings
+def schedule_command(settings: Settings) -> None:
+    """Run the scheduler: collect on `schedule.collect_cron`, deliver every hour to
+    those whose local send hour has come. Ctrl-C stops it.
+
+        digest schedule
+    """
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from digest.schedule import configure
+
+    pipeline.link_maker(settings)  # refuse to start without a secret
+    scheduler = BlockingScheduler()
+    configure(scheduler, settings, None)
+    click.echo("scheduler running; Ctrl-C to stop")
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+@with_settings
+def serve_command(settings: Settings, host: str, port: int) -> None:
+    """Serve the subscribers' web app, with the scheduler in the same process.
+
+    digest serve --host 0.0.0.0 --port 8000
+    """
+    from digest.web import serve
+
+    serve(settings, host, port)
+
+
+@main.command("demo")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to put the demo's data (default: a new temporary folder).",
+)
+def demo_command(folder: Path | None) -> None:
+    """Run a whole day on the bundled sample feeds, with two demo readers.
+
+    Needs no configuration: collects the sample sources, adds two subscribers with
+    different profiles, sends their digests to a Maildir outbox, writes their RSS
+    feeds and an HTML preview, and prints where everything is.
+
+        digest demo
+    """
+    report = pipeline.demo(folder, now=utcnow(), on_source=None)
+    _print_day(report.day)
+    click.echo(f"\ndata folder:     {report.data_dir}")
+    click.echo(f"Maildir outbox:  {report.outbox}  ({report.messages} messages in new/)")
+    for path in report.day.feeds:
+        click.echo(f"RSS feed:        {path}")
+    click.echo(f"HTML preview:    {report.preview}")
+    click.echo(f"\nopen the preview: python -m webbrowser file://{report.preview.resolve()}")

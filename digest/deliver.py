@@ -186,7 +186,9 @@ def build_message(
     msg["From"] = Address(_clean(mail.from_name, "sender name"), addr_spec=mail.from_address)
     msg["To"] = Address(addr_spec=_clean(to, "recipient"))
     msg["Subject"] = _clean(subject, "subject")
-    msg["Date"] = format_datetime(date) if date is not None else format_datetime(datetime.now().astimezone())
+    msg["Date"] = (
+        format_datetime(date) if date is not None else format_datetime(datetime.now().astimezone())
+    )
     msg["Message-ID"] = _clean(message_id or _random_id(domain), "Message-ID")
     msg["List-Id"] = f"<{_clean(mail.list_id, 'List-Id')}>"
     if unsubscribe:

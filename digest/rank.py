@@ -75,6 +75,10 @@ def profile_vectors(
         plans.append((profile, rows, cats, liked, disliked))
     vectors = model.embed_texts(seed_texts)
     background = _background(vectors)
+    keyword_texts = [" ".join(k.phrase for k in p.keywords) for p, *_ in plans]
+    with_keywords = [i for i, t in enumerate(keyword_texts) if t]
+    embedded = model.embed_texts([keyword_texts[i] for i in with_keywords])
+    keyword_vectors: dict[int, np.ndarray] = dict(zip(with_keywords, embedded, strict=True))
     built = [
         build_profile(
             profile,
@@ -85,8 +89,9 @@ def profile_vectors(
             liked=vectors[liked] if liked else None,
             disliked=vectors[disliked] if disliked else None,
             background=background,
+            keyword_vector=keyword_vectors.get(i),
         )
-        for profile, rows, cats, liked, disliked in plans
+        for i, (profile, rows, cats, liked, disliked) in enumerate(plans)
     ]
     return built, Seeds(vectors, seed_titles)
 

@@ -13,13 +13,13 @@ scores every profile against a batch at once with matrix products:
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from digest.models import Paper, Profile, ScoredPaper
@@ -59,6 +59,13 @@ class Seeds:
 
     vectors: np.ndarray
     titles: list[str]
+    _short: list[str] | None = None
+
+    def short_titles(self) -> list[str]:
+        """``like “…”`` for every seed, written once."""
+        if self._short is None:
+            self._short = [f"like \u201c{_short(t)}\u201d" for t in self.titles]
+        return self._short
 
 
 def fold(text: str) -> str:
@@ -96,16 +103,20 @@ def build_profile(
     liked: np.ndarray | None = None,
     disliked: np.ndarray | None = None,
     background: np.ndarray | None = None,
+    keyword_vector: np.ndarray | None = None,
 ) -> ProfileVector:
     """Turn a profile into its vector. ``seed_rows`` index ``seed_vectors`` (the seed
-    and liked papers' embeddings); ``liked``/``disliked`` are embeddings of feedback."""
+    and liked papers' embeddings); ``liked``/``disliked`` are embeddings of feedback;
+    ``keyword_vector`` is the embedding of the keywords joined, when already computed."""
     rows = np.asarray(seed_rows, dtype=np.int64)
     positives = [seed_vectors[rows]] if len(rows) else []
     if liked is not None and len(liked):
         positives.append(liked)
     keyword_text = " ".join(k.phrase for k in profile.keywords)
     if keyword_text:
-        positives.append(model.embed_texts([keyword_text]))
+        if keyword_vector is None:
+            keyword_vector = model.embed_texts([keyword_text])[0]
+        positives.append(keyword_vector[None, :])
     text = np.zeros(model.dims, dtype=np.float32)
     if positives:
         text = _unit(np.vstack(positives).mean(axis=0))
@@ -142,136 +153,262 @@ def _learned(positive: np.ndarray, negative: np.ndarray, background: np.ndarray)
 
 
 def _phrase_matrix(texts: Sequence[str], phrases: Sequence[str]) -> sparse.csr_matrix:
-    if not phrases:
-        return sparse.csr_matrix((len(texts), 0), dtype=np.float32)
-    longest = max(len(p.split()) for p in phrases)
-    vectorizer = CountVectorizer(
-        vocabulary={p: i for i, p in enumerate(phrases)},
-        analyzer="word",
-        tokenizer=_tokens,
-        token_pattern=None,
-        lowercase=False,
-        ngram_range=(1, longest),
-        binary=True,
-        dtype=np.float32,
-    )
-    return vectorizer.transform(texts).tocsr()
+    """Which texts contain which phrases (whole tokens, in order), as a 0/1 matrix.
 
-
-def _profile_matrix(
-    profiles: Sequence[ProfileVector], columns: Mapping[str, int], attr: str
-) -> sparse.csr_matrix:
-    rows, cols, vals = [], [], []
-    for i, p in enumerate(profiles):
-        values = getattr(p, attr)
-        items = values.items() if isinstance(values, dict) else ((v, 1.0) for v in values)
-        for key, weight in items:
-            j = columns.get(key)
-            if j is not None:
-                rows.append(i)
-                cols.append(j)
-                vals.append(weight)
+    Phrases are indexed by their first token, so each text is read once whatever the
+    number or length of phrases."""
+    by_first: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+    for col, phrase in enumerate(phrases):
+        words = tuple(phrase.split())
+        by_first.setdefault(words[0], []).append((words, col))
+    rows: list[int] = []
+    cols: list[int] = []
+    for row, text in enumerate(texts):
+        tokens = _tokens(text)
+        found: set[int] = set()
+        for i, token in enumerate(tokens):
+            for words, col in by_first.get(token, ()):
+                if len(words) == 1 or tuple(tokens[i : i + len(words)]) == words:
+                    found.add(col)
+        rows.extend([row] * len(found))
+        cols.extend(found)
     return sparse.csr_matrix(
-        (np.asarray(vals, dtype=np.float32), (rows, cols)), shape=(len(profiles), len(columns))
+        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(texts), len(phrases))
     )
 
 
-def _category_columns(papers: Sequence[Paper]) -> tuple[dict[str, int], sparse.csr_matrix]:
-    columns: dict[str, int] = {}
-    rows, cols = [], []
-    for i, p in enumerate(papers):
-        for c in dict.fromkeys(p.categories):
-            rows.append(i)
-            cols.append(columns.setdefault(c, len(columns)))
-    matrix = sparse.csr_matrix(
-        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(papers), len(columns))
-    )
-    return columns, matrix
-
-
-def _category_affinity(
-    profiles: Sequence[ProfileVector], columns: Mapping[str, int], weights: Weights
+def _sparse(
+    rows: list[int], cols: list[int], vals: list[float] | None, shape: tuple[int, int]
 ) -> sparse.csr_matrix:
-    """Seed-derived affinities as given; explicit categories (stored as -1) match every
-    batch category equal to them or below them on a dot boundary (``cs`` → ``cs.LG``)."""
-    expanded: list[dict[str, float]] = []
-    for p in profiles:
-        found: dict[str, float] = {}
-        for cat, w in p.categories.items():
-            if w >= 0:
-                found[cat] = found.get(cat, 0.0) + w * weights.seed_category
-                continue
-            for known in columns:
-                if known == cat or known.startswith(cat + "."):
-                    found[known] = found.get(known, 0.0) + weights.category
-        expanded.append(found)
-    rows, cols, vals = [], [], []
-    for i, found in enumerate(expanded):
-        for cat, w in found.items():
-            if cat in columns:
-                rows.append(i)
-                cols.append(columns[cat])
-                vals.append(w)
-    return sparse.csr_matrix(
-        (np.asarray(vals, dtype=np.float32), (rows, cols)), shape=(len(profiles), len(columns))
-    )
+    data = np.ones(len(rows), dtype=np.float32) if vals is None else np.asarray(vals, np.float32)
+    return sparse.csr_matrix((data, (rows, cols)), shape=shape)
+
+
+def _padded(lists: Sequence[Sequence[int]], limit: int = 63) -> np.ndarray:
+    """Ragged lists of column numbers as one ``-1``-padded matrix, at most ``limit`` wide."""
+    width = min(max((len(x) for x in lists), default=0), limit)
+    out = np.full((len(lists), max(width, 1)), -1, dtype=np.int64)
+    for i, values in enumerate(lists):
+        if values:
+            row = values[:width]
+            out[i, : len(row)] = row
+    return out
+
+
+@dataclass(slots=True)
+class ProfileSet:
+    """Many profiles as matrices, built when profiles change and reused every day.
+
+    Columns of ``features`` are a vocabulary of keyword phrases, author names and
+    categories (``=cs.LG`` for a seed paper's category, matched exactly; ``^cs`` for an
+    asked-for category, matched as a dot prefix), each weighted for its profile, so
+    that the daily pass is ``text @ batch.T + features @ batch_features.T``.
+    """
+
+    profiles: Sequence[ProfileVector]
+    text: np.ndarray
+    phrases: dict[str, int]
+    authors: dict[str, int]
+    categories: dict[str, int]
+    features: sparse.csr_matrix
+    exclude: sparse.csr_matrix
+    keyword_cols: np.ndarray
+    author_cols: np.ndarray
+    seed_rows: np.ndarray
+    limits: np.ndarray
+    floors: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.profiles)
+
+    @classmethod
+    def build(cls, profiles: Sequence[ProfileVector], weights: Weights = Weights()) -> ProfileSet:
+        phrases: dict[str, int] = {}
+        authors: dict[str, int] = {}
+        categories: dict[str, int] = {}
+        kw_rows: list[int] = []
+        kw_cols: list[int] = []
+        kw_vals: list[float] = []
+        ex_rows: list[int] = []
+        ex_cols: list[int] = []
+        au_rows: list[int] = []
+        au_cols: list[int] = []
+        ca_rows: list[int] = []
+        ca_cols: list[int] = []
+        ca_vals: list[float] = []
+        keyword_cols: list[list[int]] = []
+        author_cols: list[list[int]] = []
+        for i, p in enumerate(profiles):
+            mine = []
+            for phrase, weight in p.keywords.items():
+                col = phrases.setdefault(phrase, len(phrases))
+                mine.append(col)
+                kw_rows.append(i)
+                kw_cols.append(col)
+                kw_vals.append(weight * weights.keyword)
+            keyword_cols.append(mine)
+            for phrase in p.exclude:
+                ex_rows.append(i)
+                ex_cols.append(phrases.setdefault(phrase, len(phrases)))
+            mine = []
+            for name in p.authors:
+                col = authors.setdefault(name, len(authors))
+                mine.append(col)
+                au_rows.append(i)
+                au_cols.append(col)
+            author_cols.append(mine)
+            for cat, weight in p.categories.items():
+                key = f"^{cat}" if weight < 0 else f"={cat}"
+                ca_rows.append(i)
+                ca_cols.append(categories.setdefault(key, len(categories)))
+                ca_vals.append(weights.category if weight < 0 else weight * weights.seed_category)
+        n = len(profiles)
+        features = sparse.hstack(
+            [
+                _sparse(kw_rows, kw_cols, kw_vals, (n, len(phrases))),
+                _sparse(au_rows, au_cols, [weights.author] * len(au_rows), (n, len(authors))),
+                _sparse(ca_rows, ca_cols, ca_vals, (n, len(categories))),
+            ],
+            format="csr",
+        )
+        features.sum_duplicates()
+        exclude = _sparse(ex_rows, ex_cols, None, (n, len(phrases)))
+        exclude.sum_duplicates()
+        dims = profiles[0].text.shape[0] if profiles else 0
+        return cls(
+            profiles=profiles,
+            text=np.vstack([p.text for p in profiles]).astype(np.float32)
+            if profiles
+            else np.zeros((0, dims), np.float32),
+            phrases=phrases,
+            authors=authors,
+            categories=categories,
+            features=features,
+            exclude=exclude,
+            keyword_cols=_padded(keyword_cols),
+            author_cols=_padded(author_cols),
+            seed_rows=_padded([p.seed_rows.tolist() for p in profiles], limit=1 << 30),
+            limits=np.array([p.max_papers for p in profiles], dtype=np.int64),
+            floors=np.array([p.min_score for p in profiles], dtype=np.float32),
+        )
 
 
 @dataclass(slots=True)
 class _Batch:
-    """The batch-side matrices, built once per day and shared by every profile."""
+    """The batch-side matrices, built once per day against a profile set's vocabulary."""
 
     vectors: np.ndarray
-    phrases: dict[str, int]
     phrase_hits: sparse.csr_matrix
-    authors: dict[str, int]
     author_hits: sparse.csr_matrix
-    categories: dict[str, int]
-    category_hits: sparse.csr_matrix
+    features: sparse.csr_matrix
     id_rank: np.ndarray
 
 
-def _batch(
-    papers: Sequence[Paper], vectors: np.ndarray, profiles: Sequence[ProfileVector]
-) -> _Batch:
-    phrases: dict[str, int] = {}
-    for p in profiles:
-        for phrase in (*p.keywords, *p.exclude):
-            phrases.setdefault(phrase, len(phrases))
+def _batch(papers: Sequence[Paper], vectors: np.ndarray, pset: ProfileSet) -> _Batch:
     texts = [f"{p.title} {p.abstract}" for p in papers]
-    authors: dict[str, int] = {}
-    rows, cols = [], []
+    phrase_hits = _phrase_matrix(texts, list(pset.phrases))
+    rows: list[int] = []
+    cols: list[int] = []
+    cat_rows: list[int] = []
+    cat_cols: list[int] = []
     for i, paper in enumerate(papers):
         for name in dict.fromkeys(fold(a) for a in paper.authors):
-            rows.append(i)
-            cols.append(authors.setdefault(name, len(authors)))
-    author_hits = sparse.csr_matrix(
-        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(papers), len(authors))
+            col = pset.authors.get(name)
+            if col is not None:
+                rows.append(i)
+                cols.append(col)
+        keys: set[str] = set()
+        for cat in paper.categories:
+            keys.add(f"={cat}")
+            parts = cat.split(".")
+            keys.update(f"^{'.'.join(parts[:j])}" for j in range(1, len(parts) + 1))
+        for key in keys:
+            col = pset.categories.get(key)
+            if col is not None:
+                cat_rows.append(i)
+                cat_cols.append(col)
+    n = len(papers)
+    author_hits = _sparse(rows, cols, None, (n, len(pset.authors)))
+    features = sparse.hstack(
+        [phrase_hits, author_hits, _sparse(cat_rows, cat_cols, None, (n, len(pset.categories)))],
+        format="csr",
     )
-    categories, category_hits = _category_columns(papers)
-    order = sorted(range(len(papers)), key=lambda i: papers[i].id)
-    id_rank = np.empty(len(papers), dtype=np.int64)
-    id_rank[order] = np.arange(len(papers))
-    return _Batch(
-        vectors,
-        phrases,
-        _phrase_matrix(texts, list(phrases)),
-        authors,
-        author_hits,
-        categories,
-        category_hits,
-        id_rank,
-    )
+    order = sorted(range(n), key=lambda i: papers[i].id)
+    id_rank = np.empty(n, dtype=np.int64)
+    id_rank[order] = np.arange(n)
+    return _Batch(vectors, phrase_hits, author_hits, features, id_rank)
 
 
-def _add_sparse(dense: np.ndarray, product: sparse.spmatrix, scale: float) -> None:
-    coo = product.tocoo()
-    if coo.nnz:
-        np.add.at(dense, (coo.row, coo.col), scale * coo.data)
+@dataclass(slots=True)
+class Ranking:
+    """Every profile's picks of one batch, kept as arrays; ``why`` is written on demand.
+
+    Row ``i`` belongs to ``profiles[i]``: ``cols`` are paper positions best first (``-1``
+    past the profile's picks), ``scores`` their scores, ``best_seed`` the row in
+    ``seeds`` most similar to each pick, ``keyword_bits`` / ``author_bits`` which of the
+    profile's keywords / authors each pick matched (bit ``j`` = the ``j``-th one).
+    """
+
+    profiles: Sequence[ProfileVector]
+    papers: Sequence[Paper]
+    seeds: Seeds | None
+    cols: np.ndarray
+    scores: np.ndarray
+    best_seed: np.ndarray
+    keyword_bits: np.ndarray
+    author_bits: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.profiles)
+
+    def count(self, row: int) -> int:
+        return int((self.cols[row] >= 0).sum())
+
+    def picks(self, row: int) -> list[ScoredPaper]:
+        """Profile ``row``'s picks as :class:`ScoredPaper` s, ``why`` written out."""
+        profile = self.profiles[row]
+        keywords = list(profile.keywords)[:63]
+        authors = profile.authors[:63]
+        exact, prefixes = _wanted_categories(profile)
+        titles = self.seeds.short_titles() if self.seeds is not None else []
+        out = []
+        kw_said: dict[int, str] = {}
+        kw_bits = self.keyword_bits[row].tolist()
+        au_bits = self.author_bits[row].tolist()
+        best = self.best_seed[row].tolist()
+        scores = self.scores[row].tolist()
+        for n, col in enumerate(self.cols[row].tolist()):
+            if col < 0:
+                break
+            paper = self.papers[col]
+            reasons = []
+            bits = kw_bits[n]
+            if bits:
+                said = kw_said.get(bits)
+                if said is None:
+                    matched = [k for j, k in enumerate(keywords) if bits >> j & 1]
+                    said = kw_said[bits] = "keywords: " + ", ".join(matched[:3])
+                reasons.append(said)
+            bits = au_bits[n]
+            if bits:
+                names = {fold(a): a for a in paper.authors}
+                found = [names[a] for j, a in enumerate(authors) if bits >> j & 1 and a in names]
+                reasons.append("author: " + ", ".join(found[:2]))
+            if exact or prefixes:
+                cats = [c for c in paper.categories if c in exact or c.startswith(prefixes)]
+                if cats:
+                    reasons.append("in " + ", ".join(cats[:2]))
+            if best[n] >= 0:
+                reasons.append(titles[best[n]])
+            out.append(ScoredPaper(paper, round(scores[n], 4), _fit(reasons), profile.name))
+        return out
+
+    def __iter__(self) -> Iterator[list[ScoredPaper]]:
+        return (self.picks(row) for row in range(len(self.profiles)))
 
 
 def score_batch(
-    profiles: Sequence[ProfileVector],
+    profiles: ProfileSet | Sequence[ProfileVector],
     papers: Sequence[Paper],
     vectors: np.ndarray,
     *,
@@ -279,101 +416,124 @@ def score_batch(
     weights: Weights = Weights(),
     chunk: int = 4096,
 ) -> list[list[ScoredPaper]]:
-    """Each profile's best papers of the batch, best first, each with its ``why``.
+    """Each profile's best papers of the batch, best first, each with its ``why``."""
+    return list(rank_batch(profiles, papers, vectors, seeds=seeds, weights=weights, chunk=chunk))
+
+
+def rank_batch(
+    profiles: ProfileSet | Sequence[ProfileVector],
+    papers: Sequence[Paper],
+    vectors: np.ndarray,
+    *,
+    seeds: Seeds | None = None,
+    weights: Weights = Weights(),
+    chunk: int = 4096,
+    workers: int = 2,
+) -> Ranking:
+    """Score every profile against the batch in one vectorised pass.
 
     ``vectors`` are the papers' embeddings (``TextModel.embed``). Excluded phrases
-    remove a paper; ties are broken by paper id.
+    remove a paper; ties are broken by paper id. What each pick matched (keywords,
+    authors, the closest seed paper) is found with array operations too, so the
+    pass never loops over profiles or (profile, paper) pairs in Python.
     """
-    if not papers or not profiles:
-        return [[] for _ in profiles]
-    batch = _batch(papers, vectors, profiles)
-    text = np.vstack([p.text for p in profiles]).astype(np.float32)
-    keyword = _profile_matrix(profiles, batch.phrases, "keywords")
-    exclude = _profile_matrix(profiles, batch.phrases, "exclude")
-    author = _profile_matrix(profiles, batch.authors, "authors")
-    category = _category_affinity(profiles, batch.categories, weights)
-    results: list[list[ScoredPaper]] = []
-    for start in range(0, len(profiles), chunk):
-        stop = min(start + chunk, len(profiles))
-        part = profiles[start:stop]
-        scores = weights.text * (text[start:stop] @ batch.vectors.T)
-        _add_sparse(scores, keyword[start:stop] @ batch.phrase_hits.T, weights.keyword)
-        _add_sparse(scores, author[start:stop] @ batch.author_hits.T, weights.author)
-        _add_sparse(scores, category[start:stop] @ batch.category_hits.T, 1.0)
-        banned = (exclude[start:stop] @ batch.phrase_hits.T).tocoo()
+    pset = profiles if isinstance(profiles, ProfileSet) else ProfileSet.build(profiles, weights)
+    n = len(pset)
+    k = min(int(pset.limits.max()) if n else 0, len(papers))
+    ranking = Ranking(
+        pset.profiles,
+        papers,
+        seeds,
+        np.full((n, k), -1, dtype=np.int32),
+        np.zeros((n, k), dtype=np.float32),
+        np.full((n, k), -1, dtype=np.int32),
+        np.zeros((n, k), dtype=np.int64),
+        np.zeros((n, k), dtype=np.int64),
+    )
+    if n == 0 or k == 0:
+        return ranking
+    batch = _batch(papers, vectors, pset)
+    phrase_dense = batch.phrase_hits.toarray().astype(bool)
+    author_dense = batch.author_hits.toarray().astype(bool)
+    # only vocabulary the batch actually contains can add to a score
+    active = np.unique(batch.features.indices)
+    features = pset.features[:, active]
+    batch_features = batch.features[:, active].T.toarray()
+    excluded_t = batch.phrase_hits.T.tocsc()
+    seed_rows = pset.seed_rows
+    seed_sims = remap = None
+    if seeds is not None and len(seeds.vectors) and (seed_rows >= 0).any():
+        used = np.unique(seed_rows[seed_rows >= 0])
+        remap = np.full(len(seeds.vectors), -1, dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        seed_sims = seeds.vectors[used] @ batch.vectors.T
+    position = np.arange(k)[None, :]
+
+    def run(start: int) -> None:
+        stop = min(start + chunk, n)
+        scores = pset.text[start:stop] @ batch.vectors.T
+        if weights.text != 1.0:
+            scores *= weights.text
+        if features.nnz:
+            scores += features[start:stop] @ batch_features
+        banned = (pset.exclude[start:stop] @ excluded_t).tocoo()
         scores[banned.row, banned.col] = -np.inf
-        top = _top(scores, part, batch.id_rank)
-        results.extend(_explain(part, top, scores, papers, batch, seeds))
-    return results
+        cols, values = _top(scores, k, batch.id_rank)
+        keep = (
+            (position < pset.limits[start:stop, None])
+            & np.isfinite(values)
+            & (values > pset.floors[start:stop, None])
+        )
+        cols = np.where(keep, cols, -1)
+        ranking.cols[start:stop] = cols
+        ranking.scores[start:stop] = np.where(keep, values, 0)
+        safe = np.maximum(cols, 0)
+        ranking.keyword_bits[start:stop] = _bits(phrase_dense, safe, pset.keyword_cols[start:stop])
+        ranking.author_bits[start:stop] = _bits(author_dense, safe, pset.author_cols[start:stop])
+        if seed_sims is not None and remap is not None:
+            rows = seed_rows[start:stop]
+            local = np.where(rows >= 0, remap[np.maximum(rows, 0)], 0)
+            sims = seed_sims[local[:, :, None], safe[:, None, :]]
+            sims[np.broadcast_to((rows < 0)[:, :, None], sims.shape)] = -np.inf
+            best = np.take_along_axis(rows, sims.argmax(axis=1), axis=1)
+            has_seed = (rows >= 0).any(axis=1)[:, None]
+            ranking.best_seed[start:stop] = np.where(has_seed & (cols >= 0), best, -1)
+
+    # chunks write disjoint rows; numpy and scipy release the GIL in the heavy parts
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(run, range(0, n, chunk)))
+    return ranking
 
 
-def _top(
-    scores: np.ndarray, part: Sequence[ProfileVector], id_rank: np.ndarray
-) -> list[np.ndarray]:
-    k = min(max(p.max_papers for p in part), scores.shape[1])
+def _bits(hits: np.ndarray, cols: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """For each (profile, pick): a bit mask of which of the profile's ``wanted`` columns
+    the picked paper has (``hits`` is papers × columns, ``-1`` in ``wanted`` is padding)."""
+    if hits.shape[1] == 0 or (wanted < 0).all():
+        return np.zeros(cols.shape, dtype=np.int64)
+    found = hits[cols[:, :, None], np.maximum(wanted, 0)[:, None, :]]
+    found &= (wanted >= 0)[:, None, :]
+    powers = np.left_shift(np.int64(1), np.arange(wanted.shape[1], dtype=np.int64))
+    return (found * powers).sum(axis=2)
+
+
+def _top(scores: np.ndarray, k: int, id_rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best columns of each row, best first, ties by paper id."""
     if k < scores.shape[1]:
         candidates = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     else:
-        candidates = np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
+        candidates = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
     picked = np.take_along_axis(scores, candidates, axis=1)
     order = np.lexsort((id_rank[candidates], -picked), axis=1)
     ranked = np.take_along_axis(candidates, order, axis=1)
-    kept = []
-    for row, profile in enumerate(part):
-        cols = ranked[row, : profile.max_papers]
-        values = scores[row, cols]
-        kept.append(cols[np.isfinite(values) & (values > profile.min_score)])
-    return kept
+    return ranked, np.take_along_axis(scores, ranked, axis=1)
 
 
-def _explain(
-    part: Sequence[ProfileVector],
-    top: Sequence[np.ndarray],
-    scores: np.ndarray,
-    papers: Sequence[Paper],
-    batch: _Batch,
-    seeds: Seeds | None,
-) -> list[list[ScoredPaper]]:
-    hits = batch.phrase_hits
-    out: list[list[ScoredPaper]] = []
-    for row, (profile, cols) in enumerate(zip(part, top, strict=True)):
-        seed_sims = None
-        if seeds is not None and len(profile.seed_rows) and len(cols):
-            seed_sims = seeds.vectors[profile.seed_rows] @ batch.vectors[cols].T
-        picked = []
-        for n, col in enumerate(cols):
-            paper = papers[col]
-            reasons = []
-            if profile.keywords:
-                present = set(hits.indices[hits.indptr[col] : hits.indptr[col + 1]])
-                matched = [k for k in profile.keywords if batch.phrases[k] in present]
-                if matched:
-                    reasons.append("keywords: " + ", ".join(matched[:3]))
-            if profile.authors:
-                names = {fold(a): a for a in paper.authors}
-                matched = [names[a] for a in profile.authors if a in names]
-                if matched:
-                    reasons.append("author: " + ", ".join(matched[:2]))
-            cats = [c for c in paper.categories if _wants(profile, c)]
-            if cats:
-                reasons.append("in " + ", ".join(cats[:2]))
-            if seed_sims is not None and seeds is not None:
-                best = int(profile.seed_rows[int(np.argmax(seed_sims[:, n]))])
-                reasons.append(f"like \u201c{_short(seeds.titles[best])}\u201d")
-            picked.append(
-                ScoredPaper(paper, round(float(scores[row, col]), 4), _fit(reasons), profile.name)
-            )
-        out.append(picked)
-    return out
-
-
-def _wants(profile: ProfileVector, category: str) -> bool:
-    for cat, weight in profile.categories.items():
-        if weight < 0 and (category == cat or category.startswith(cat + ".")):
-            return True
-        if weight >= 0.5 and category == cat:
-            return True
-    return False
+def _wanted_categories(profile: ProfileVector) -> tuple[frozenset[str], tuple[str, ...]]:
+    """Categories worth naming in ``why``: asked-for ones (and below them on a dot
+    boundary), and those of at least half the seed papers."""
+    asked = [c for c, w in profile.categories.items() if w < 0]
+    exact = frozenset([*asked, *(c for c, w in profile.categories.items() if w >= 0.5)])
+    return exact, tuple(f"{c}." for c in asked)
 
 
 def _short(title: str, limit: int = 60) -> str:

@@ -26,6 +26,8 @@ PENDING, SENDING, SENT, FAILED, DEFERRED, EMPTY = (
     "deferred",
     "empty",
 )
+FEED_ONLY = "feed"  # decided for a reader who takes RSS only: nothing to send
+CANCELLED = "cancelled"  # the reader unsubscribed between deciding and sending
 
 
 @dataclass(frozen=True, slots=True)

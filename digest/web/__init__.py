@@ -1,0 +1,43 @@
+"""The subscribers' web app (FastAPI + Jinja) and the long-running ``serve`` entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from digest.settings import Settings
+from digest.web.app import MissingSecret, create_app
+
+__all__ = ["MissingSecret", "create_app", "serve"]
+
+
+def serve(
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    config_file: Path | None = None,
+    log_level: str = "info",
+) -> None:
+    """Run the web app with uvicorn and, in the same process, the scheduler that
+    collects and delivers; one process is the whole installation. The scheduler stops
+    (letting a running job finish) when the server does."""
+    import uvicorn
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from digest.schedule import configure
+
+    app = create_app(settings)
+    scheduler = BackgroundScheduler()
+    configure(scheduler, settings, config_file)
+    scheduler.start()
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            proxy_headers=True,
+            server_header=False,
+        )
+    finally:
+        scheduler.shutdown()

@@ -1,0 +1,101 @@
+"""The only mail the web app sends: confirmation links and fresh manage links.
+
+Both go to an address someone typed into a public form, so both are rate limited per
+address: at most one per ``GAP`` and ``PER_DAY`` in a day. The limit is claimed with
+one conditional UPDATE on the subscriber row (``confirm_sent_at``, ``confirm_sends``),
+so two simultaneous requests cannot both pass it, and a failed send still counts: a
+broken mail server is never hammered from the web.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from jinja2 import Environment
+from sqlalchemy import case, or_, update
+
+from digest.deliver import build_message, make_mailer, send_with_retry
+from digest.settings import Settings
+from digest.store import Store
+from digest.tables import subscribers
+
+log = logging.getLogger("digest.web")
+
+GAP = timedelta(minutes=10)
+PER_DAY = 5
+DAY = timedelta(days=1)
+WEB_RETRIES = 2
+
+Kind = Literal["confirm", "manage"]
+
+
+def claim_send(store: Store, subscriber_id: int, *, now: datetime) -> bool:
+    """Count one more mail to this subscriber if the limit allows it; False if not.
+
+    The daily count restarts once a whole day has passed since the last mail."""
+    c = subscribers.c
+    quiet_for_a_day = or_(c.confirm_sent_at.is_(None), c.confirm_sent_at <= now - DAY)
+    with store.engine.begin() as conn:
+        done = conn.execute(
+            update(subscribers)
+            .where(
+                c.id == subscriber_id,
+                or_(
+                    quiet_for_a_day,
+                    (c.confirm_sent_at <= now - GAP) & (c.confirm_sends < PER_DAY),
+                ),
+            )
+            .values(
+                confirm_sent_at=now,
+                confirm_sends=case((quiet_for_a_day, 1), else_=c.confirm_sends + 1),
+            )
+        )
+    return done.rowcount == 1
+
+
+@dataclass(frozen=True, slots=True)
+class LinkMail:
+    """One message to send after the response: a confirm or a manage link."""
+
+    kind: Kind
+    to: str
+    link: str
+
+
+SUBJECTS: dict[Kind, str] = {
+    "confirm": "Confirm your subscription to {name}",
+    "manage": "Your link to change your {name} settings",
+}
+
+
+def send_link_mail(settings: Settings, templates: Environment, mail: LinkMail) -> None:
+    """Render and send; failures are logged, never shown (the page looked the same
+    whether or not anything was sent)."""
+    context = {
+        "link": mail.link,
+        "name": settings.mail.from_name,
+        "base_url": settings.web.base_url.rstrip("/"),
+        "days": settings.web.confirm_max_age // 86400,
+        "manage_days": settings.web.manage_max_age // 86400,
+    }
+    text = templates.get_template(f"web/mail/{mail.kind}.txt").render(context)
+    html = templates.get_template(f"web/mail/{mail.kind}.html").render(context)
+    message = build_message(
+        settings.mail,
+        to=mail.to,
+        subject=SUBJECTS[mail.kind].format(name=settings.mail.from_name),
+        text=text,
+        html=html,
+    )
+    with make_mailer(settings) as mailer:
+        outcome = send_with_retry(
+            mailer,
+            message,
+            retries=min(settings.mail.retries, WEB_RETRIES),
+            backoff=settings.mail.retry_backoff,
+        )
+    if not outcome.sent:
+        log.warning("%s mail to subscriber not sent: %s", mail.kind, outcome.error)
