@@ -340,17 +340,22 @@ def write(
             items = store.items([delivery.id])[delivery.id]
             digest = _digest(store, links, sub, delivery, items)
             email = renderer.email(digest)
-            message = build_message(
-                settings.mail,
-                to=sub.email,
-                subject=email.subject,
-                text=email.text,
-                html=email.html,
-                unsubscribe=digest.links.unsubscribe,
-                archive=digest.links.archive,
-                message_id=message_id_for(settings.mail, delivery.id, delivery.day),
-                date=now.replace(tzinfo=UTC),
-            )
+            try:
+                message = build_message(
+                    settings.mail,
+                    to=sub.email,
+                    subject=email.subject,
+                    text=email.text,
+                    html=email.html,
+                    unsubscribe=digest.links.unsubscribe,
+                    archive=digest.links.archive,
+                    message_id=message_id_for(settings.mail, delivery.id, delivery.day),
+                    date=now.replace(tzinfo=UTC),
+                )
+            except ValueError as exc:  # a header value with a line break, a bad address
+                store.finish(delivery.id, FAILED, now=now, error=f"bad message: {exc}")
+                report.failed.append((sub.email, f"bad message: {exc}"))
+                continue
             outcome = send_with_retry(
                 out,
                 message,

@@ -99,3 +99,26 @@ def test_configured_sources_are_collected(run, tmp_path: Path) -> None:
     )
     result = run("collect", "--config", str(config))
     assert result.exit_code == 0 and "301" in result.output
+
+
+def test_demo_runs_a_whole_day_on_the_samples(tmp_path) -> None:
+    import mailbox
+
+    from click.testing import CliRunner
+
+    from digest.cli import main
+
+    result = CliRunner().invoke(main, ["demo", "--dir", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    assert "sent: 2" in result.output
+    box = mailbox.Maildir(tmp_path / "demo" / "outbox", create=False)
+    recipients = sorted(m["To"] for m in box)
+    assert recipients == ["ada@example.org", "grace@example.org"]
+    feeds = list((tmp_path / "demo" / "feeds").glob("*.rss"))
+    assert len(feeds) == 2
+    preview = tmp_path / "demo" / "previews" / "ada@example.org.html"
+    assert preview.is_file() and "language models" in preview.read_text()
+    # a second run of the same day sends nothing more
+    again = CliRunner().invoke(main, ["demo", "--dir", str(tmp_path / "demo")])
+    assert again.exit_code == 0 and "sent: 0" in again.output
+    assert len(mailbox.Maildir(tmp_path / "demo" / "outbox", create=False)) == 2

@@ -258,7 +258,9 @@ class Web:
         unknown = [i for i in ids if i not in known]
         if not unknown:
             return ids, []
-        found, missing = pipeline.resolve_seed_ids(self.store, self.settings, unknown)
+        found, missing = pipeline.resolve_seed_ids(
+            self.store, self.settings, unknown, now=self.clock()
+        )
         return [*known, *found], missing
 
     def preview(

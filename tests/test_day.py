@@ -1,0 +1,286 @@
+"""The whole day against a real SQLite file and a real SMTP server on loopback."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from digest import pipeline
+from digest.models import Keyword, Profile
+from digest.settings import Settings, SourceSettings, load_settings
+from digest.store import Store
+from digest.sources.formats import parse
+from digest.store.ledger import FAILED, SENDING, SENT
+from digest.textmodel import TextModel
+from tests.conftest import FIXTURES, NOW
+from tests.smtp_server import SmtpServer
+
+DAY = NOW.date()
+BATCH = FIXTURES / "batches" / "2026-06-30.jsonl"
+READERS = {
+    "ada@example.org": Profile(
+        name="language models", keywords=[Keyword(phrase="language model")], max_papers=5
+    ),
+    "bob@example.org": Profile(name="vision", categories=["cs.CV"], max_papers=4),
+    "cy@example.org": Profile(name="robots", keywords=[Keyword(phrase="robot")], max_papers=3),
+    "dee@example.org": Profile(name="graphs", keywords=[Keyword(phrase="graph")], max_papers=3),
+}
+
+
+@pytest.fixture
+def smtp_settings(tmp_path: Path, smtp_server: SmtpServer) -> Settings:
+    return load_settings(
+        data_dir=tmp_path / "data",
+        secret_key="test-secret-" + "x" * 20,
+        web={"base_url": "https://digest.example.org"},
+        mail={
+            "mailer": "smtp",
+            "from_address": "digest@example.org",
+            "retries": 2,
+            "retry_backoff": 0,
+        },
+        smtp={"host": smtp_server.host, "port": smtp_server.port, "security": "plain"},
+    )
+
+
+@pytest.fixture(scope="module")
+def model_blob() -> bytes:
+    """The text model of the fixture batch, fitted once for the whole module."""
+    papers = parse(BATCH.read_bytes(), source="batch").papers
+    return TextModel.fit(papers).to_bytes()
+
+
+@pytest.fixture
+def day_store(smtp_settings: Settings, model_blob: bytes) -> Iterator[Store]:
+    store = pipeline.open_store(smtp_settings)
+    pipeline.collect_sources(
+        store, smtp_settings, [SourceSettings(name="batch", location=str(BATCH))], now=NOW
+    )
+    store.put_blob(pipeline.MODEL_KEY, model_blob, now=NOW)
+    for email, profile in READERS.items():
+        sub = store.add_subscriber(email, now=NOW, status="active", send_hour=6)
+        store.save_profiles(sub.id, [profile], now=NOW)
+    yield store
+    store.close()
+
+
+def no_sleep(_: float) -> None:
+    pass
+
+
+def run(store: Store, settings: Settings, **kw: object) -> pipeline.DayReport:
+    kw.setdefault("now", NOW)
+    return pipeline.run_day(store, settings, sleep=no_sleep, **kw)  # type: ignore[arg-type]
+
+
+def links_in(text: str) -> list[str]:
+    return re.findall(r"https?://[^\s\"'<>]+", text)
+
+
+def test_a_day_sends_one_well_formed_message_per_reader(
+    day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    report = run(day_store, smtp_settings)
+    assert report.sent == 4 and not report.failed
+    got = {m["To"].addresses[0].addr_spec: m for m in smtp_server.messages}
+    assert set(got) == set(READERS)
+    for email, msg in got.items():
+        assert msg.get_content_type() == "multipart/alternative"
+        parts = [p.get_content_type() for p in msg.iter_parts()]
+        assert parts == ["text/plain", "text/html"]
+        text = msg.get_body(("plain",)).get_content()
+        html = msg.get_body(("html",)).get_content()
+        for needle in ("{{", "}}", "{%", "%}", "JINJATAG"):
+            assert needle not in text and needle not in html
+        assert msg["Message-ID"].endswith("@example.org>")
+        assert msg["Date"] and msg["List-Id"] == "<daily.digest.localhost>"
+        unsubscribe = msg["List-Unsubscribe"].strip().strip("<>")
+        assert unsubscribe.startswith("https://digest.example.org/u/")
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert unsubscribe in html and unsubscribe in text
+        assert READERS[email].name in msg["Subject"]
+        # the same papers in both parts
+        stored = day_store.items(
+            d.id for d in day_store.deliveries(subscriber_id=day_store.subscriber(email).id)
+        )
+        titles = [day_store.get_papers([i.paper_id])[i.paper_id].title for its in stored.values() for i in its]
+        assert 0 < len(titles) <= READERS[email].max_papers
+        for title in titles:
+            assert title[:40] in " ".join(text.split())
+        # every link is absolute; every feedback link signed for this reader
+        feedback = [u for u in links_in(html) if "/fb/" in u]
+        assert len(feedback) == 2 * len(titles)
+        assert len({u.split("/fb/")[1].split("/")[0] for u in feedback}) == 1
+        assert "style=" in html and "<style>" in html and "@media" in html
+
+
+def test_rerunning_the_day_sends_nothing_new(
+    day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    assert run(day_store, smtp_settings).sent == 4
+    again = run(day_store, smtp_settings)
+    assert again.sent == 0 and again.due == 0
+    assert len(smtp_server.messages) == 4
+
+
+class CrashingMailer:
+    """Delivers through ``inner`` until ``after`` messages, then dies mid-send."""
+
+    def __init__(self, inner: object, after: int) -> None:
+        self.inner, self.after, self.count = inner, after, 0
+
+    def __enter__(self) -> CrashingMailer:
+        self.inner.__enter__()  # type: ignore[attr-defined]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.inner.__exit__(*exc)  # type: ignore[attr-defined]
+
+    def send(self, message: EmailMessage) -> None:
+        if self.count == self.after:
+            raise KeyboardInterrupt("power cut")
+        self.count += 1
+        self.inner.send(message)  # type: ignore[attr-defined]
+
+
+def test_a_crash_after_half_the_sends_and_a_rerun_send_each_digest_once(
+    day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    from digest.deliver import make_mailer
+
+    with pytest.raises(KeyboardInterrupt):
+        run(day_store, smtp_settings, mailer=CrashingMailer(make_mailer(smtp_settings), 2))
+    assert len(smtp_server.messages) == 2
+    statuses = sorted(d.status for d in day_store.deliveries(day=DAY))
+    assert statuses == ["pending", SENDING, SENT, SENT]
+    # an immediate rerun leaves the claimed one to its (possibly live) owner
+    assert run(day_store, smtp_settings, now=NOW + timedelta(minutes=5)).sent == 1
+    # once the claim's lease is over, the interrupted digest goes out, once
+    assert run(day_store, smtp_settings, now=NOW + timedelta(hours=1)).sent == 1
+    assert run(day_store, smtp_settings, now=NOW + timedelta(hours=2)).sent == 0
+    received = sorted(m["To"].addresses[0].addr_spec for m in smtp_server.messages)
+    assert received == sorted(READERS)
+
+
+def test_a_temporary_refusal_is_retried(
+    day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    smtp_server.script = [451, 250]
+    report = run(day_store, smtp_settings, only="ada@example.org")
+    assert report.sent == 1 and not report.failed and not report.deferred
+    assert smtp_server.refused[0].startswith("451")
+    assert len(smtp_server.messages) == 1
+
+
+def test_a_permanent_refusal_is_recorded_and_the_others_still_go(
+    day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    smtp_server.script = [550]
+    report = run(day_store, smtp_settings)
+    assert report.sent == 3
+    assert len(report.failed) == 1 and report.failed[0][1].startswith("550")
+    failed = [d for d in day_store.deliveries(day=DAY) if d.status == FAILED]
+    assert len(failed) == 1 and "No such user" in (failed[0].error or "")
+    assert not report.ok
+
+
+def test_an_smtp_outage_defers_every_digest_and_loses_nothing(
+    day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    down = smtp_settings.model_copy(
+        update={"smtp": smtp_settings.smtp.model_copy(update={"port": 1})}
+    )
+    report = run(day_store, down)
+    assert report.sent == 0 and len(report.deferred) == 4
+    later = run(day_store, smtp_settings, now=NOW + timedelta(hours=1))
+    assert later.sent == 4 and len(smtp_server.messages) == 4
+
+
+def test_a_reader_is_due_only_from_their_local_send_hour(
+    day_store: Store, smtp_settings: Settings
+) -> None:
+    sub = day_store.subscriber("ada@example.org")
+    assert sub is not None
+    day_store.update_subscriber(sub.id, send_hour=9, timezone="Asia/Tokyo")  # 15:00 there
+    day_store.update_subscriber(
+        day_store.subscriber("bob@example.org").id, send_hour=7, timezone="America/New_York"
+    )  # 01:00 there
+    weekly = day_store.subscriber("cy@example.org")
+    day_store.update_subscriber(weekly.id, cadence="weekly", weekdays=[(DAY.weekday() + 1) % 7])
+    planned = pipeline.decide(day_store, smtp_settings, now=NOW)
+    assert {day_store.subscriber(p.subscriber_id).email for p in planned} == {
+        "ada@example.org",
+        "dee@example.org",
+    }
+    tokyo = next(p for p in planned if p.subscriber_id == sub.id)
+    assert tokyo.day == date(2026, 11, 20)
+
+
+def test_papers_come_once_the_next_day_only_new_ones(
+    day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    run(day_store, smtp_settings)
+    first = {i.paper_id for its in day_store.items(d.id for d in day_store.deliveries()).values() for i in its}
+    pipeline.collect_sources(
+        day_store,
+        smtp_settings,
+        [SourceSettings(name="next", location=str(FIXTURES / "batches" / "2026-07-01.jsonl"))],
+        now=NOW + timedelta(days=1),
+    )
+    tomorrow = NOW + timedelta(days=1)
+    run(day_store, smtp_settings, now=tomorrow)
+    second = day_store.deliveries(day=tomorrow.date())
+    picked = {i.paper_id for its in day_store.items(d.id for d in second).values() for i in its}
+    assert len(second) == 4 and picked and not picked & first
+
+
+def test_an_empty_day_sends_no_email_and_leaves_the_feed_alone(
+    day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    run(day_store, smtp_settings)
+    feeds = {p: p.read_bytes() for p in (smtp_settings.data_dir / "feeds").iterdir()}
+    assert len(feeds) == 4
+    report = run(day_store, smtp_settings, now=NOW + timedelta(days=1))
+    assert report.due == 4 and report.empty == 4 and report.sent == 0
+    assert len(smtp_server.messages) == 4
+    assert {p: p.read_bytes() for p in (smtp_settings.data_dir / "feeds").iterdir()} == feeds
+
+
+def test_rss_only_readers_get_a_feed_and_no_email(
+    day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    sub = day_store.subscriber("bob@example.org")
+    day_store.update_subscriber(sub.id, channels=["rss"])
+    report = run(day_store, smtp_settings)
+    assert report.sent == 3 and report.feed_only == 1
+    assert "bob@example.org" not in {m["To"].addresses[0].addr_spec for m in smtp_server.messages}
+    xml, updated = pipeline.feed_xml(day_store, smtp_settings, sub.id)
+    parsed = feedparser.parse(xml.encode())
+    assert parsed.bozo == 0 and len(parsed.entries) == 4 and updated is not None
+
+
+def test_dry_run_decides_and_writes_nothing(
+    day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    report = run(day_store, smtp_settings, dry_run=True)
+    assert len(report.previews) == 4 and all(d.size for d in report.previews.values())
+    assert day_store.deliveries() == [] and smtp_server.messages == []
+    assert all(s.last_batch_id is None for s in day_store.subscribers())
+
+
+def test_a_reader_who_unsubscribes_before_sending_gets_nothing(
+    day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    planned = pipeline.decide(day_store, smtp_settings, now=NOW)
+    day_store.plan(planned, now=NOW)
+    sub = day_store.subscriber("dee@example.org")
+    day_store.update_subscriber(sub.id, status="unsubscribed")
+    report = pipeline.write(day_store, smtp_settings, now=NOW, days=[DAY], sleep=no_sleep)
+    assert report.sent == 3
+    assert "dee@example.org" not in {m["To"].addresses[0].addr_spec for m in smtp_server.messages}

@@ -1,0 +1,211 @@
+"""Rendering: the email's HTML and text, the RSS feed, escaping and size.
+
+Golden files live in tests/golden/. After an intended change to a template, regenerate
+them with:
+
+    UPDATE_GOLDEN=1 python -m pytest tests/test_render.py
+
+and review the diff before committing it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date, datetime
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from digest.deliver import HeaderInjection, build_message
+from digest.models import Digest, DigestSection, Links, Paper, ScoredPaper
+from digest.render import FeedEntry, Renderer, cut_abstract, short_authors
+from digest.settings import Settings
+from digest.sources.formats import parse
+from tests.conftest import FIXTURES
+
+GOLDEN = Path(__file__).parent / "golden"
+DAY = date(2026, 11, 20)
+LINKS = Links(
+    manage="https://digest.example.org/m/MANAGE",
+    unsubscribe="https://digest.example.org/u/UNSUB",
+    feed="https://digest.example.org/f/FEED.rss",
+    archive="https://digest.example.org/a/ARCHIVE",
+    feedback="https://digest.example.org/fb/FEEDBACK",
+)
+NASTY = Paper(
+    id="2611.00001",
+    title='Attacks & Defences: <script>alert("x")</script> in "LLM" pipelines',
+    abstract="We show that <b>markup</b> & ampersands survive. A second sentence. "
+    "And a third one that is long enough to matter.",
+    authors=("Zoë <Ö> O'Neil", "R. & D. Team"),
+    categories=("cs.CR", "cs.CL"),
+    published=date(2026, 11, 19),
+    url="https://arxiv.org/abs/2611.00001?a=1&b=2",
+    source="test",
+)
+
+
+@pytest.fixture(scope="module")
+def real_papers() -> list[Paper]:
+    papers = parse((FIXTURES / "batches" / "2026-06-30.jsonl").read_bytes(), source="b").papers
+    return list({p.id: p for p in papers}.values())
+
+
+def digest_of(papers: list[Paper], per_section: int = 3) -> Digest:
+    first, second = papers[:per_section], papers[per_section : 2 * per_section]
+    return Digest(
+        email="ada@example.org",
+        day=DAY,
+        sections=(
+            DigestSection("language models", tuple(
+                ScoredPaper(p, 1.5 - i / 10, f"keywords: language model · like “Seed {i}”", "language models")
+                for i, p in enumerate(first)
+            )),
+            DigestSection("vision", tuple(
+                ScoredPaper(p, 0.9 - i / 10, "in cs.CV", "vision") for i, p in enumerate(second)
+            )),
+        ),
+        links=LINKS,
+    )
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"missing golden file {path}; regenerate it (see module docstring)"
+    assert text == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
+
+
+def test_email_matches_golden_files(settings: Settings, real_papers: list[Paper]) -> None:
+    email = Renderer(settings).email(digest_of(real_papers))
+    check_golden("digest_email.html", email.html)
+    check_golden("digest_email.txt", email.text)
+    assert email.subject == "6 new papers for language models, vision · Fri 20 Nov"
+
+
+def test_feed_matches_golden_file_and_is_valid_rss(settings: Settings, real_papers: list[Paper]) -> None:
+    digest = digest_of(real_papers)
+    entries = [FeedEntry(sp, DAY, LINKS.feedback) for s in digest.sections for sp in s.papers]
+    xml = Renderer(settings).feed(
+        email="ada@example.org",
+        self_url=LINKS.feed,
+        link=LINKS.manage,
+        entries=entries,
+        updated=datetime(2026, 11, 20, 7, 0),
+    )
+    check_golden("feed.xml", xml)
+    parsed = feedparser.parse(xml.encode())
+    assert parsed.bozo == 0
+    assert parsed.version == "rss20"
+    assert parsed.feed.title == "digest for ada@example.org"
+    assert any(link.rel == "self" and link.href == LINKS.feed for link in parsed.feed.links)
+    assert len(parsed.entries) == 6
+    first = parsed.entries[0]
+    assert first.id == f"digest:2026-11-20:{entries[0].pick.paper.id}"
+    assert first.published == "Fri, 20 Nov 2026 00:00:00 +0000"
+    assert first.title == entries[0].pick.paper.title
+
+
+def test_markup_in_titles_and_abstracts_is_escaped_everywhere(settings: Settings) -> None:
+    digest = Digest(
+        email="ada@example.org",
+        day=DAY,
+        sections=(DigestSection("security <b>", (ScoredPaper(NASTY, 1.0, "why <i>", "security <b>"),)),),
+        links=LINKS,
+    )
+    renderer = Renderer(settings)
+    email = renderer.email(digest)
+    assert "<script>" not in email.html and "&lt;script&gt;" in email.html
+    assert "Attacks &amp; Defences" in email.html
+    assert "<b>markup</b>" not in email.html and "security &lt;b&gt;" in email.html
+    assert 'href="https://arxiv.org/abs/2611.00001?a=1&amp;b=2"' in email.html
+    assert "Zoë &lt;Ö&gt; O&#39;Neil" in email.html
+    # the plain text is not markup: it carries the characters as they are
+    assert '<script>alert("x")</script>' in email.text
+    xml = renderer.feed(
+        email="ada@example.org",
+        self_url=LINKS.feed,
+        link=LINKS.manage,
+        entries=[FeedEntry(digest.sections[0].papers[0], DAY, LINKS.feedback)],
+        updated=None,
+    )
+    assert "<script>" not in xml
+    parsed = feedparser.parse(xml.encode())
+    assert parsed.bozo == 0
+    assert parsed.entries[0].title == NASTY.title
+    assert "&lt;script&gt;" in parsed.entries[0].description
+    assert parsed.entries[0].link == NASTY.url
+
+
+def test_fifty_papers_stay_under_gmails_clipping_size(settings: Settings, real_papers: list[Paper]) -> None:
+    long_authors = tuple(f"Author Number {i} Longname" for i in range(60))
+    papers = [
+        Paper(**{**p.to_json(), "authors": long_authors, "categories": tuple(p.categories),
+                 "published": p.published, "abstract": p.abstract * 3})
+        for p in real_papers[:50]
+    ]
+    email = Renderer(settings).email(digest_of(papers, per_section=25))
+    size = len(email.html.encode())
+    assert email.html.count('class="pick"') == 50
+    assert size < 102 * 1024, f"{size} bytes"
+
+
+def test_css_is_inlined_leaving_only_media_rules(settings: Settings, real_papers: list[Paper]) -> None:
+    html = Renderer(settings).email(digest_of(real_papers)).html
+    styles = re.findall(r"<style>(.*?)</style>", html, re.DOTALL)
+    assert len(styles) == 1
+    outside_media = re.sub(r"@media[^{]*\{(?:[^{}]*\{[^{}]*\})*[^{}]*\}", "", styles[0]).strip()
+    assert outside_media == ""
+    assert "prefers-color-scheme: dark" in styles[0]
+    assert '<meta name="color-scheme" content="light dark">' in html
+    assert 'style="padding:14px 24px 14px; border-bottom:1px solid #e5e7eb"' in html
+    assert 'width="600"' in html
+
+
+def test_operator_templates_override_the_shipped_ones(tmp_path: Path, settings: Settings, real_papers: list[Paper]) -> None:
+    (tmp_path / "email").mkdir()
+    (tmp_path / "email" / "digest_email.txt").write_text("Custom: {{ count }} papers\n")
+    custom = settings.model_copy(update={"templates_dir": tmp_path})
+    email = Renderer(custom).email(digest_of(real_papers))
+    assert email.text == "Custom: 6 papers\n"
+    assert "<table" in email.html
+
+
+def test_abstracts_are_cut_at_a_sentence_and_authors_shortened() -> None:
+    text = "First sentence is here. " * 30
+    cut = cut_abstract(text, limit=100)
+    assert cut.endswith("here.") and len(cut) <= 100
+    assert cut_abstract("short") == "short"
+    assert cut_abstract("word " * 200, limit=50).endswith("\u2026")
+    assert short_authors(["A", "B", "C"]) == "A, B, C"
+    assert short_authors([str(i) for i in range(9)]) == "0, 1, 2 et al. (9 authors)"
+
+
+def test_messages_refuse_header_injection(settings: Settings) -> None:
+    with pytest.raises(HeaderInjection):
+        build_message(settings.mail, to="a@example.org", subject="hi\r\nBcc: evil@example.org", text="x")
+    with pytest.raises(HeaderInjection):
+        build_message(settings.mail, to="a@example.org\nBcc: evil@example.org", subject="s", text="x")
+    evil = settings.mail.model_copy(update={"from_name": "digest\r\nBcc: evil@example.org"})
+    with pytest.raises(HeaderInjection):
+        build_message(evil, to="a@example.org", subject="s", text="x")
+
+
+def test_non_ascii_names_and_subjects_are_encoded(settings: Settings) -> None:
+    mail = settings.mail.model_copy(update={"from_name": "Dïgest — papers"})
+    msg = build_message(
+        mail, to="zoe@example.org", subject="5 papers · Zoë", text="t", html="<p>h</p>",
+        unsubscribe="https://x.example/u/T", message_id="<a.1@example.org>",
+    )
+    raw = msg.as_bytes(policy=policy.SMTP)
+    assert raw.isascii()
+    back = message_from_bytes(raw, policy=policy.default)
+    assert back["Subject"] == "5 papers · Zoë"
+    assert back["From"].addresses[0].display_name == "Dïgest — papers"
+    assert back["List-Unsubscribe"] == "<https://x.example/u/T>"
+    assert back["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert [p.get_content_type() for p in back.iter_parts()] == ["text/plain", "text/html"]
