@@ -199,7 +199,8 @@ def build_message(
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(text, cte="quoted-printable")
     if html is not None:
-        msg.add_alternative(html, subtype="html", cte="quoted-printable")
+        # base64: encoded in C, and long HTML lines need no soft breaks
+        msg.add_alternative(html, subtype="html", cte="base64")
     return msg
 
 

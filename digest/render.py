@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import quote
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -161,7 +162,10 @@ class Renderer:
         self.settings = settings
         self.env = env or environment(settings)
         self._cards: dict[str, Markup] = {}
+        self._text_cards: dict[str, str] = {}
+        self._quoted: dict[str, str] = {}
         self._card = self.env.get_template("email/_paper_card.html")
+        self._text_card = self.env.get_template("email/_paper_card.txt")
         self._html = self.env.get_template("email/digest_email.html")
         self._text = self.env.get_template("email/digest_email.txt")
         self._feed = self.env.get_template("feed.xml")
@@ -176,6 +180,22 @@ class Renderer:
                     authors=short_authors(paper.authors),
                 )
             )
+        return found
+
+    def text_card(self, paper: Paper) -> str:
+        found = self._text_cards.get(paper.id)
+        if found is None:
+            found = self._text_cards[paper.id] = self._text_card.render(
+                paper=paper,
+                abstract=cut_abstract(paper.abstract),
+                authors=short_authors(paper.authors),
+            )
+        return found
+
+    def _quote(self, value: str) -> str:
+        found = self._quoted.get(value)
+        if found is None:
+            found = self._quoted[value] = quote(value, safe="")
         return found
 
     def subject(self, digest: Digest) -> str:
@@ -194,16 +214,16 @@ class Renderer:
             "email": digest.email,
             "links": digest.links,
             "site": self.settings.web.base_url,
-            "feedback": lambda profile, pid, vote: feedback_url(
-                digest.links.feedback, vote, profile, pid
+            "feedback": lambda profile, pid, vote: (
+                f"{digest.links.feedback}/{vote}/{self._quote(profile)}/{self._quote(pid)}"
             ),
         }
 
     def email(self, digest: Digest) -> Email:
         context = self._context(digest)
-        context["cards"] = {
-            sp.paper.id: self.card(sp.paper) for s in digest.sections for sp in s.papers
-        }
+        picks = [sp.paper for s in digest.sections for sp in s.papers]
+        context["cards"] = {p.id: self.card(p) for p in picks}
+        context["text_cards"] = {p.id: self.text_card(p) for p in picks}
         return Email(
             subject=context["subject"],
             html=self._html.render(context),
