@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import secrets
@@ -368,10 +369,8 @@ def schedule_command(settings: Settings) -> None:
     scheduler = BlockingScheduler()
     configure(scheduler, settings, None)
     click.echo("scheduler running; Ctrl-C to stop")
-    try:
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
 
 
 @main.command("serve")

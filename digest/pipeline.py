@@ -219,7 +219,7 @@ class DayReport:
 
     @property
     def ok(self) -> bool:
-        return not self.failed and (self.collected is None or self.collected.ok)
+        return not self.failed and (self.collected is None or not self.collected.failed)
 
 
 def decide(
@@ -549,7 +549,7 @@ def resolve_seed_ids(
 ) -> tuple[list[str], list[str]]:
     """(ids usable as seed papers, ids neither stored nor found on the arXiv API).
     Papers fetched from the API are kept for scoring, not added to any batch."""
-    wanted = [parse_arxiv_id(i) or i.strip() for i in ids if i.strip()]
+    wanted = [_seed_id(i) for i in ids if i.strip()]
     found = known_papers(store, wanted)
     missing = [i for i in wanted if i not in found]
     if missing:
@@ -561,6 +561,11 @@ def resolve_seed_ids(
             )
             found[paper.id] = paper
     return [i for i in wanted if i in found], [i for i in wanted if i not in found]
+
+
+def _seed_id(text: str) -> str:
+    parsed = parse_arxiv_id(text.strip())
+    return parsed[0] if parsed else text.strip()
 
 
 def _fetch_arxiv(settings: Settings, ids: Sequence[str]) -> list[Paper]:

@@ -30,7 +30,7 @@ class SubscriberFile(BaseModel):
     timezone: str = "UTC"
     cadence: Literal["daily", "weekly"] = "daily"
     weekdays: list[int] = Field(default_factory=lambda: [0])
-    channels: list[Literal["email", "rss"]] = Field(default_factory=lambda: ["email", "rss"])
+    channels: list[Literal["email", "rss"]] = ["email", "rss"]
     profiles: list[Profile] = Field(min_length=1, max_length=20)
 
     @field_validator("email")

@@ -13,9 +13,9 @@ scores every profile against a batch at once with matrix products:
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -496,7 +496,7 @@ def rank_batch(
             sims = seed_sims[local[:, :, None], safe[:, None, :]]
             sims[np.broadcast_to((rows < 0)[:, :, None], sims.shape)] = -np.inf
             best = np.take_along_axis(rows, sims.argmax(axis=1), axis=1)
-            has_seed = (rows >= 0).any(axis=1)[:, None]
+            has_seed = np.asarray((rows >= 0).any(axis=1))[:, None]
             ranking.best_seed[start:stop] = np.where(has_seed & (cols >= 0), best, -1)
 
     # chunks write disjoint rows; numpy and scipy release the GIL in the heavy parts
@@ -507,13 +507,13 @@ def rank_batch(
 
 def _bits(hits: np.ndarray, cols: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """For each (profile, pick): a bit mask of which of the profile's ``wanted`` columns
-    the picked paper has (``hits`` is papers × columns, ``-1`` in ``wanted`` is padding)."""
+    the picked paper has (``hits`` is papers x columns, ``-1`` in ``wanted`` is padding)."""
     if hits.shape[1] == 0 or (wanted < 0).all():
         return np.zeros(cols.shape, dtype=np.int64)
     found = hits[cols[:, :, None], np.maximum(wanted, 0)[:, None, :]]
     found &= (wanted >= 0)[:, None, :]
     powers = np.left_shift(np.int64(1), np.arange(wanted.shape[1], dtype=np.int64))
-    return (found * powers).sum(axis=2)
+    return np.asarray((found * powers).sum(axis=2), dtype=np.int64)
 
 
 def _top(scores: np.ndarray, k: int, id_rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -69,7 +69,8 @@ class TextModel:
         )
         norms = np.linalg.norm(dense, axis=1, keepdims=True)
         np.divide(dense, norms, out=dense, where=norms > 0)
-        return dense
+        result: np.ndarray = dense
+        return result
 
     def embed(self, papers: Sequence[Paper]) -> np.ndarray:
         return self.embed_texts([paper_text(p.title, p.abstract, p.authors) for p in papers])

@@ -14,8 +14,8 @@ import pytest
 from digest import pipeline
 from digest.models import Keyword, Profile
 from digest.settings import Settings, SourceSettings, load_settings
-from digest.store import Store
 from digest.sources.formats import parse
+from digest.store import Store
 from digest.store.ledger import FAILED, SENDING, SENT
 from digest.textmodel import TextModel
 from tests.conftest import FIXTURES, NOW
@@ -109,7 +109,11 @@ def test_a_day_sends_one_well_formed_message_per_reader(
         stored = day_store.items(
             d.id for d in day_store.deliveries(subscriber_id=day_store.subscriber(email).id)
         )
-        titles = [day_store.get_papers([i.paper_id])[i.paper_id].title for its in stored.values() for i in its]
+        titles = [
+            day_store.get_papers([i.paper_id])[i.paper_id].title
+            for its in stored.values()
+            for i in its
+        ]
         assert 0 < len(titles) <= READERS[email].max_papers
         for title in titles:
             assert title[:40] in " ".join(text.split())
@@ -226,7 +230,11 @@ def test_papers_come_once_the_next_day_only_new_ones(
     day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
 ) -> None:
     run(day_store, smtp_settings)
-    first = {i.paper_id for its in day_store.items(d.id for d in day_store.deliveries()).values() for i in its}
+    first = {
+        i.paper_id
+        for its in day_store.items(d.id for d in day_store.deliveries()).values()
+        for i in its
+    }
     pipeline.collect_sources(
         day_store,
         smtp_settings,

@@ -60,13 +60,24 @@ def digest_of(papers: list[Paper], per_section: int = 3) -> Digest:
         email="ada@example.org",
         day=DAY,
         sections=(
-            DigestSection("language models", tuple(
-                ScoredPaper(p, 1.5 - i / 10, f"keywords: language model · like “Seed {i}”", "language models")
-                for i, p in enumerate(first)
-            )),
-            DigestSection("vision", tuple(
-                ScoredPaper(p, 0.9 - i / 10, "in cs.CV", "vision") for i, p in enumerate(second)
-            )),
+            DigestSection(
+                "language models",
+                tuple(
+                    ScoredPaper(
+                        p,
+                        1.5 - i / 10,
+                        f"keywords: language model · like “Seed {i}”",
+                        "language models",
+                    )
+                    for i, p in enumerate(first)
+                ),
+            ),
+            DigestSection(
+                "vision",
+                tuple(
+                    ScoredPaper(p, 0.9 - i / 10, "in cs.CV", "vision") for i, p in enumerate(second)
+                ),
+            ),
         ),
         links=LINKS,
     )
@@ -87,7 +98,9 @@ def test_email_matches_golden_files(settings: Settings, real_papers: list[Paper]
     assert email.subject == "6 new papers for language models, vision · Fri 20 Nov"
 
 
-def test_feed_matches_golden_file_and_is_valid_rss(settings: Settings, real_papers: list[Paper]) -> None:
+def test_feed_matches_golden_file_and_is_valid_rss(
+    settings: Settings, real_papers: list[Paper]
+) -> None:
     digest = digest_of(real_papers)
     entries = [FeedEntry(sp, DAY, LINKS.feedback) for s in digest.sections for sp in s.papers]
     xml = Renderer(settings).feed(
@@ -114,7 +127,9 @@ def test_markup_in_titles_and_abstracts_is_escaped_everywhere(settings: Settings
     digest = Digest(
         email="ada@example.org",
         day=DAY,
-        sections=(DigestSection("security <b>", (ScoredPaper(NASTY, 1.0, "why <i>", "security <b>"),)),),
+        sections=(
+            DigestSection("security <b>", (ScoredPaper(NASTY, 1.0, "why <i>", "security <b>"),)),
+        ),
         links=LINKS,
     )
     renderer = Renderer(settings)
@@ -141,11 +156,20 @@ def test_markup_in_titles_and_abstracts_is_escaped_everywhere(settings: Settings
     assert parsed.entries[0].link == NASTY.url
 
 
-def test_fifty_papers_stay_under_gmails_clipping_size(settings: Settings, real_papers: list[Paper]) -> None:
+def test_fifty_papers_stay_under_gmails_clipping_size(
+    settings: Settings, real_papers: list[Paper]
+) -> None:
     long_authors = tuple(f"Author Number {i} Longname" for i in range(60))
     papers = [
-        Paper(**{**p.to_json(), "authors": long_authors, "categories": tuple(p.categories),
-                 "published": p.published, "abstract": p.abstract * 3})
+        Paper(
+            **{
+                **p.to_json(),
+                "authors": long_authors,
+                "categories": tuple(p.categories),
+                "published": p.published,
+                "abstract": p.abstract * 3,
+            }
+        )
         for p in real_papers[:50]
     ]
     email = Renderer(settings).email(digest_of(papers, per_section=25))
@@ -154,7 +178,9 @@ def test_fifty_papers_stay_under_gmails_clipping_size(settings: Settings, real_p
     assert size < 102 * 1024, f"{size} bytes"
 
 
-def test_css_is_inlined_leaving_only_media_rules(settings: Settings, real_papers: list[Paper]) -> None:
+def test_css_is_inlined_leaving_only_media_rules(
+    settings: Settings, real_papers: list[Paper]
+) -> None:
     html = Renderer(settings).email(digest_of(real_papers)).html
     styles = re.findall(r"<style>(.*?)</style>", html, re.DOTALL)
     assert len(styles) == 1
@@ -166,7 +192,9 @@ def test_css_is_inlined_leaving_only_media_rules(settings: Settings, real_papers
     assert 'width="600"' in html
 
 
-def test_operator_templates_override_the_shipped_ones(tmp_path: Path, settings: Settings, real_papers: list[Paper]) -> None:
+def test_operator_templates_override_the_shipped_ones(
+    tmp_path: Path, settings: Settings, real_papers: list[Paper]
+) -> None:
     (tmp_path / "email").mkdir()
     (tmp_path / "email" / "digest_email.txt").write_text("Custom: {{ count }} papers\n")
     custom = settings.model_copy(update={"templates_dir": tmp_path})
@@ -187,9 +215,13 @@ def test_abstracts_are_cut_at_a_sentence_and_authors_shortened() -> None:
 
 def test_messages_refuse_header_injection(settings: Settings) -> None:
     with pytest.raises(HeaderInjection):
-        build_message(settings.mail, to="a@example.org", subject="hi\r\nBcc: evil@example.org", text="x")
+        build_message(
+            settings.mail, to="a@example.org", subject="hi\r\nBcc: evil@example.org", text="x"
+        )
     with pytest.raises(HeaderInjection):
-        build_message(settings.mail, to="a@example.org\nBcc: evil@example.org", subject="s", text="x")
+        build_message(
+            settings.mail, to="a@example.org\nBcc: evil@example.org", subject="s", text="x"
+        )
     evil = settings.mail.model_copy(update={"from_name": "digest\r\nBcc: evil@example.org"})
     with pytest.raises(HeaderInjection):
         build_message(evil, to="a@example.org", subject="s", text="x")
@@ -198,8 +230,13 @@ def test_messages_refuse_header_injection(settings: Settings) -> None:
 def test_non_ascii_names_and_subjects_are_encoded(settings: Settings) -> None:
     mail = settings.mail.model_copy(update={"from_name": "Dïgest — papers"})
     msg = build_message(
-        mail, to="zoe@example.org", subject="5 papers · Zoë", text="t", html="<p>h</p>",
-        unsubscribe="https://x.example/u/T", message_id="<a.1@example.org>",
+        mail,
+        to="zoe@example.org",
+        subject="5 papers · Zoë",
+        text="t",
+        html="<p>h</p>",
+        unsubscribe="https://x.example/u/T",
+        message_id="<a.1@example.org>",
     )
     raw = msg.as_bytes(policy=policy.SMTP)
     assert raw.isascii()

@@ -20,7 +20,7 @@ from email.utils import parsedate_to_datetime
 from time import struct_time
 from typing import Any
 
-import feedparser  # type: ignore[import-untyped]
+import feedparser
 
 from digest.identity import normalise_doi, paper_key, parse_arxiv_id
 from digest.models import Paper, ParseResult

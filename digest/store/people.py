@@ -212,7 +212,7 @@ class PeopleStore(StoreBase):
         return bytes(value) if value is not None else None
 
 
-def _profile_row(conn: Connection, subscriber_id: int, name: str) -> Row[Any] | None:
+def _profile_row(conn: Connection, subscriber_id: int, name: str) -> Any:
     return conn.execute(
         select(profiles.c.id, profiles.c.data).where(
             profiles.c.subscriber_id == subscriber_id, profiles.c.name == name
