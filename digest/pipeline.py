@@ -473,7 +473,8 @@ def feed_xml(
     xml = (renderer or Renderer(settings)).feed(
         email=sub.email,
         self_url=links.feed(subscriber_id),
-        link=links.manage(subscriber_id),
+        # the site, not a manage link: feeds are cached and shared, manage links expire
+        link=settings.web.base_url,
         entries=entries,
         updated=updated,
     )

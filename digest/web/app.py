@@ -420,8 +420,6 @@ class Web:
             headers["Last-Modified"] = format_datetime(modified.astimezone(UTC), usegmt=True)
         if _not_modified(request, headers["ETag"], modified):
             return Response(status_code=304, headers=headers)
-        if request.method == "HEAD":
-            body = b""
         return Response(body, media_type="application/rss+xml; charset=utf-8", headers=headers)
 
 

@@ -88,7 +88,7 @@ def _hour(text: str, errors: Errors, name: str = "send_hour") -> int:
 def _zone(text: str, errors: Errors, name: str = "timezone") -> str:
     zone = text or "UTC"
     if len(zone) > 64 or not valid_timezone(zone):
-        errors[name] = f"Unknown time zone {zone[:64]!r}; use a name like Europe/Paris."
+        errors[name] = f"Unknown time zone “{zone[:64]}”; use a name like Europe/Paris."
     return zone
 
 
@@ -138,7 +138,7 @@ def parse_interests(text: str, errors: Errors, name: str = "interests") -> Profi
         if found is not None:
             seeds.append(SeedPaper(id=found[0]))
         elif _URLISH.match(item):
-            errors[name] = f"Only arXiv links are understood, not {item[:80]!r}."
+            errors[name] = f"Only arXiv links are understood, not “{item[:80]}”."
             return None
         elif len(item) > MAX_PHRASE:
             errors[name] = f"A keyword has at most {MAX_PHRASE} characters."
@@ -321,7 +321,7 @@ def _keywords(text: str, key: str, errors: Errors) -> list[Keyword]:
         if match:
             phrase, weight = match["phrase"], float(match["weight"])
             if not 0 < weight <= 10:
-                errors[key] = f"A weight goes from above 0 up to 10: {item!r}."
+                errors[key] = f"A weight goes from above 0 up to 10: “{item}”."
                 return []
         if not phrase or len(phrase) > MAX_PHRASE:
             errors[key] = f"Each keyword has 1 to {MAX_PHRASE} characters."
@@ -342,7 +342,7 @@ def _categories(text: str, key: str, errors: Errors) -> list[str]:
     items = _split(text, re.compile(r"[\s,;]+"))
     bad = [c for c in items if not _CATEGORY.match(c) or len(c) > 50]
     if bad:
-        errors[key] = f"Not a category name: {bad[0][:50]!r} (use names like cs.LG or stat)."
+        errors[key] = f"Not a category name: “{bad[0][:50]}” (use names like cs.LG or stat)."
         return []
     return items
 
@@ -352,7 +352,7 @@ def _seed_ids(text: str, key: str, errors: Errors) -> list[str]:
     for item in _split(text, _SEED_SPLIT):
         found = parse_arxiv_id(item)
         if found is None:
-            errors[key] = f"Not an arXiv id or link: {item[:80]!r}."
+            errors[key] = f"Not an arXiv id or link: “{item[:80]}”."
             return []
         ids.append(found[0])
     return list(dict.fromkeys(ids))
@@ -369,10 +369,15 @@ def _max_papers(text: str, key: str, errors: Errors) -> int:
     return int(text)
 
 
+_MODEL_FIELDS = {"seed_papers": "seeds"}
+
+
 def _pydantic_errors(exc: ValidationError, key: str, errors: Errors) -> None:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    errors.setdefault(key + "name", f"{where}: {first['msg']}")
+    """Limits the model enforces (how many keywords…) shown next to their field."""
+    for problem in exc.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else "name"
+        name = key + _MODEL_FIELDS.get(field, field)
+        errors.setdefault(name, f"{problem['msg']}.")
 
 
 def validate_manage(
@@ -419,10 +424,11 @@ def validate_manage(
             built.append((key, Profile.model_validate(data)))
         except ValidationError as exc:
             _pydantic_errors(exc, key, errors)
-    names = [p.name for _, p in built]
+    seen_names: set[str] = set()
     for key, profile in built:
-        if names.count(profile.name) > 1:
+        if profile.name in seen_names:
             errors[key + "name"] = "Two profiles cannot have the same name."
+        seen_names.add(profile.name)
     if not built and not errors:
         errors["profiles"] = "Keep at least one profile; to stop the digest, unsubscribe."
     if len(built) > MAX_PROFILES:
@@ -430,9 +436,9 @@ def validate_manage(
     fields = _settings(form.settings, errors)
     all_ids = sorted({s for ids in wanted_seeds.values() for s in ids})
     if all_ids and not errors:
-        _, missing = resolve(all_ids)
+        missing = set(resolve(all_ids)[1])
         for key, ids in wanted_seeds.items():
-            lost = [s for s in ids if s in set(missing)]
+            lost = [s for s in ids if s in missing]
             if lost:
                 errors[key] = "Not found on arXiv: " + ", ".join(lost)
     if errors:

@@ -1,0 +1,138 @@
+"""A real SMTP server (aiosmtpd) on loopback that records what it receives.
+
+Use the ``smtp_server`` fixture; point ``settings.smtp`` at ``.host``/``.port`` with
+``security="plain"``. Every accepted message lands in ``.messages`` as an
+:class:`email.message.EmailMessage` (parsed with ``email.policy.default``) and its
+envelope in ``.envelopes``.
+
+Scripted replies: ``.script`` is a list of reply codes (or whole reply lines) used,
+one per message, at the stage named by ``.script_stage`` (``"rcpt"`` by default, or
+``"data"``). ``server.script = [451, 250]`` makes the next message get a temporary
+refusal and the one after it go through; ``[550]`` refuses the next one for good.
+A ``250`` step simply accepts.
+"""
+
+from __future__ import annotations
+
+import email
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from typing import Any, Literal
+
+import pytest
+from aiosmtpd.controller import Controller
+
+REPLIES = {
+    250: "250 OK",
+    421: "421 4.3.2 Service not available, closing channel",
+    450: "450 4.2.1 Mailbox busy, try again later",
+    451: "451 4.3.0 Temporary local problem, try again later",
+    452: "452 4.2.2 Insufficient storage",
+    550: "550 5.1.1 No such user here",
+    552: "552 5.3.4 Message too big",
+    554: "554 5.7.1 Rejected",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+
+
+@dataclass
+class SmtpServer:
+    """What the fixture yields: where the server listens and what it has received."""
+
+    host: str
+    port: int
+    messages: list[EmailMessage] = field(default_factory=list)
+    envelopes: list[Envelope] = field(default_factory=list)
+    script: list[int | str] = field(default_factory=list)
+    script_stage: Literal["rcpt", "data"] = "rcpt"
+    refused: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def next_reply(self, stage: str) -> str | None:
+        """The scripted reply for this stage, or None to carry on normally."""
+        with self._lock:
+            if stage != self.script_stage or not self.script:
+                return None
+            step = self.script.pop(0)
+        reply = step if isinstance(step, str) else REPLIES.get(step, f"{step} scripted reply")
+        if reply.startswith("250"):
+            return None
+        self.refused.append(reply)
+        return reply
+
+    def record(self, mail_from: str, rcpt_tos: list[str], data: bytes) -> None:
+        message = email.message_from_bytes(data, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        with self._lock:
+            self.envelopes.append(Envelope(mail_from, tuple(rcpt_tos)))
+            self.messages.append(message)
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
+        """Block until at least ``count`` messages arrived (mail is often sent after the
+        HTTP response); fails the test after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"expected {count} message(s) at the SMTP server, got {len(self.messages)}"
+                )
+            time.sleep(0.02)
+        return list(self.messages)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
+            self.envelopes.clear()
+            self.refused.clear()
+
+
+class _Handler:
+    def __init__(self, server: SmtpServer) -> None:
+        self.server = server
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        reply = self.server.next_reply("rcpt")
+        if reply is not None:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        reply = self.server.next_reply("data")
+        if reply is not None:
+            return reply
+        data = envelope.original_content or envelope.content
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogateescape")
+        self.server.record(envelope.mail_from, list(envelope.rcpt_tos), data)
+        return "250 Message accepted for delivery"
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    host = "127.0.0.1"
+    server = SmtpServer(host=host, port=_free_port(host))
+    controller = Controller(_Handler(server), hostname=host, port=server.port, enable_SMTPUTF8=True)
+    controller.start()
+    try:
+        yield server
+    finally:
+        controller.stop()
