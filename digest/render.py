@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import quote
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import (
     BaseLoader,
