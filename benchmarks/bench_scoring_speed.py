@@ -121,8 +121,17 @@ def daily_pass(state: Path) -> dict[str, float]:
         "daily_pass_s": score,
         "why_text_s": why,
         "kept": kept,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": _hwm_mb(),
     }
+
+
+def _hwm_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited
+    from the parent across fork and exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run(corpus: Path, n_profiles: int, n_papers: int) -> dict[str, float]:
