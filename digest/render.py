@@ -9,12 +9,14 @@ paper and reused by every digest that picks it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -94,10 +96,18 @@ class InliningLoader(BaseLoader):
 
 def environment(settings: Settings) -> Environment:
     """Operator's ``templates_dir`` first, then the shipped templates. Autoescape is on
-    for HTML and XML; plain-text templates are not escaped (they are not markup)."""
+    for HTML and XML; plain-text templates are not escaped (they are not markup).
+
+    One environment per template folder and process, so templates are CSS-inlined and
+    compiled once, not for every feed request or archive page."""
+    return _environment(settings.templates_dir)
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(templates_dir: Path | None) -> Environment:
     folders = [shipped("templates")]
-    if settings.templates_dir is not None:
-        folders.insert(0, settings.templates_dir)
+    if templates_dir is not None:
+        folders.insert(0, templates_dir)
     loader = InliningLoader(ChoiceLoader([FileSystemLoader(str(f)) for f in folders]))
     env = Environment(
         loader=loader,
