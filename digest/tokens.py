@@ -28,12 +28,7 @@ class Tokens:
     def __init__(self, secret: str) -> None:
         if len(secret) < MIN_SECRET:
             raise ValueError(f"secret_key must be at least {MIN_SECRET} characters")
-        self._signers: dict[str, Signer] = {
-            p: (TimestampSigner if p in EXPIRING else Signer)(
-                secret, salt=f"digest.{p}", digest_method=hashlib.sha256
-            )
-            for p in PURPOSES
-        }
+        self._signers: dict[str, Signer] = {p: _signer(secret, p) for p in PURPOSES}
 
     def make(self, purpose: Purpose, *subject: int) -> str:
         payload = ".".join(f"{n:x}" for n in subject)
@@ -52,3 +47,13 @@ class Tokens:
             raise BadToken("this link has expired") from exc
         except (BadSignature, ValueError, UnicodeDecodeError) as exc:
             raise BadToken("this link is not valid") from exc
+
+
+def _signer(secret: str, purpose: Purpose) -> Signer:
+    """itsdangerous derives the signing key from the secret and salt on every call; a
+    daily run signs several links per subscriber, so derive it once. The signatures are
+    the ones the plain signer makes."""
+    kind = TimestampSigner if purpose in EXPIRING else Signer
+    salt = f"digest.{purpose}"
+    key = kind(secret, salt=salt, digest_method=hashlib.sha256).derive_key()
+    return kind(key, salt=salt, key_derivation="none", digest_method=hashlib.sha256)

@@ -1,0 +1,45 @@
+"""Signed link tokens: the signing key is derived once, the tokens stay the standard ones."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import time_machine
+from itsdangerous import Signer, TimestampSigner
+
+from digest.tokens import BadToken, Tokens
+
+SECRET = "token-secret-" + "y" * 20
+
+
+def test_tokens_are_what_a_plain_itsdangerous_signer_makes() -> None:
+    tokens = Tokens(SECRET)
+    plain = Signer(SECRET, salt="digest.unsubscribe", digest_method=hashlib.sha256)
+    assert tokens.make("unsubscribe", 42) == plain.sign("2a").decode()
+    assert plain.unsign(tokens.make("unsubscribe", 42)) == b"2a"
+    timed = TimestampSigner(SECRET, salt="digest.manage", digest_method=hashlib.sha256)
+    assert timed.unsign(tokens.make("manage", 7)) == b"7"
+
+
+def test_tokens_read_back_only_for_their_purpose_and_secret() -> None:
+    tokens = Tokens(SECRET)
+    token = tokens.make("archive", 3, 19)
+    assert tokens.read("archive", token) == (3, 19)
+    with pytest.raises(BadToken):
+        tokens.read("feed", token)
+    with pytest.raises(BadToken):
+        Tokens("another-secret-" + "z" * 20).read("archive", token)
+    with pytest.raises(BadToken):
+        tokens.read("archive", token[:-1] + ("A" if token[-1] != "A" else "B"))
+
+
+def test_expiring_tokens_expire() -> None:
+    tokens = Tokens(SECRET)
+    with time_machine.travel("2026-11-20 07:00:00Z", tick=False):
+        token = tokens.make("manage", 5)
+    with time_machine.travel("2026-11-20 08:00:00Z", tick=False):
+        assert tokens.read("manage", token, max_age=7200) == (5,)
+    with time_machine.travel("2026-11-20 10:00:01Z", tick=False):
+        with pytest.raises(BadToken, match="expired"):
+            tokens.read("manage", token, max_age=7200)
