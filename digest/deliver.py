@@ -1,6 +1,6 @@
 """Messages and where they go: a Maildir outbox by default, or an SMTP server.
 
-A :class:`Mailer` takes a finished :class:`~email.message.EmailMessage` and either
+A :class:`Mailer` takes a finished :class:`~digest.mime.Message` and either
 delivers it or raises :class:`TemporaryFailure` (try again later: SMTP 4xx, a dropped
 connection) or :class:`PermanentFailure` (SMTP 5xx: record the server's reply, move on).
 """
@@ -13,14 +13,11 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
+from digest.mime import Message
 from digest.settings import MailSettings, Settings, SmtpSettings
 
 
@@ -36,12 +33,8 @@ class PermanentFailure(SendError):
     pass
 
 
-class HeaderInjection(ValueError):
-    """A header value contained a line break."""
-
-
 class Mailer(Protocol):
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, message: Message) -> None: ...
 
     def __enter__(self) -> Self: ...
 
@@ -64,10 +57,10 @@ class MaildirMailer:
     def __exit__(self, *exc: object) -> None:
         self._box = None
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         box = self._box or mailbox.Maildir(self.path, create=True)
         try:
-            box.add(message)
+            box.add(message.as_bytes(linesep=b"\n"))
         except OSError as exc:
             raise TemporaryFailure(f"cannot write to {self.path}: {exc}") from exc
 
@@ -109,11 +102,18 @@ class SmtpMailer:
             conn.login(s.username, password)
         return conn
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         try:
             if self._conn is None:
                 self._conn = self._connect()
-            refused = self._conn.send_message(message)
+            # 8bit bodies need the server's 8BITMIME; without it they go quoted-printable
+            eight_bit = self._conn.has_extn("8bitmime")
+            refused = self._conn.sendmail(
+                message.sender,
+                [message.to],
+                message.as_bytes(eight_bit=eight_bit),
+                mail_options=["BODY=8BITMIME"] if eight_bit else [],
+            )
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()))
             raise _failure(code, reply) from exc
@@ -157,59 +157,6 @@ def make_mailer(settings: Settings) -> Mailer:
     return MaildirMailer(settings.data_dir / "outbox")
 
 
-def _clean(value: str, what: str) -> str:
-    if "\r" in value or "\n" in value:
-        raise HeaderInjection(f"{what} contains a line break: {value!r}")
-    return value
-
-
-def build_message(
-    mail: MailSettings,
-    *,
-    to: str,
-    subject: str,
-    text: str,
-    html: str | None = None,
-    unsubscribe: str | None = None,
-    archive: str | None = None,
-    message_id: str | None = None,
-    date: datetime | None = None,
-) -> EmailMessage:
-    """A ``multipart/alternative`` message (text first, HTML last) with list headers.
-
-    Every header value is checked for line breaks; addresses and non-ASCII display
-    names are encoded by :mod:`email`. ``message_id`` may be given so that a resend of
-    the same digest carries the same ``Message-ID`` (receivers can drop the copy).
-    """
-    domain = mail.from_address.rpartition("@")[2] or "localhost"
-    msg = EmailMessage()
-    msg["From"] = Address(_clean(mail.from_name, "sender name"), addr_spec=mail.from_address)
-    msg["To"] = Address(addr_spec=_clean(to, "recipient"))
-    msg["Subject"] = _clean(subject, "subject")
-    msg["Date"] = (
-        format_datetime(date) if date is not None else format_datetime(datetime.now().astimezone())
-    )
-    msg["Message-ID"] = _clean(message_id or _random_id(domain), "Message-ID")
-    msg["List-Id"] = f"<{_clean(mail.list_id, 'List-Id')}>"
-    if unsubscribe:
-        msg["List-Unsubscribe"] = f"<{_clean(unsubscribe, 'unsubscribe URL')}>"
-        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    if archive:
-        msg["Archived-At"] = f"<{_clean(archive, 'archive URL')}>"
-    msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(text, cte="quoted-printable")
-    if html is not None:
-        # base64: encoded in C, and long HTML lines need no soft breaks
-        msg.add_alternative(html, subtype="html", cte="base64")
-    return msg
-
-
-def _random_id(domain: str) -> str:
-    from email.utils import make_msgid
-
-    return make_msgid("digest", domain=domain)
-
-
 def message_id_for(mail: MailSettings, delivery_id: int, day: object) -> str:
     """The stable Message-ID of one ledger row."""
     domain = mail.from_address.rpartition("@")[2] or "localhost"
@@ -226,7 +173,7 @@ class Outcome:
 
 def send_with_retry(
     mailer: Mailer,
-    message: EmailMessage,
+    message: Message,
     *,
     retries: int,
     backoff: float,

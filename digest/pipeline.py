@@ -20,10 +20,11 @@ from typing import Any
 import httpx
 
 from digest.collect import CollectReport, collect
-from digest.deliver import Mailer, build_message, make_mailer, message_id_for, send_with_retry
+from digest.deliver import Mailer, make_mailer, message_id_for, send_with_retry
 from digest.due import due_day, sends_on
 from digest.identity import parse_arxiv_id
 from digest.links import LinkMaker
+from digest.mime import Letterhead
 from digest.models import (
     Digest,
     DigestSection,
@@ -322,6 +323,7 @@ def write(
     report = report or DayReport()
     links = link_maker(settings)
     renderer = Renderer(settings)
+    letterhead = Letterhead(settings.mail, date=now.replace(tzinfo=UTC))
     owed = [d for day in sorted(set(days)) for d in store.to_send(day, now=now)]
     touched: set[int] = set()
     with mailer or make_mailer(settings) as out:
@@ -339,18 +341,16 @@ def write(
                 continue
             items = store.items([delivery.id])[delivery.id]
             digest = _digest(store, links, sub, delivery, items)
-            email = renderer.email(digest)
+            rendered = renderer.render(digest)
             try:
-                message = build_message(
-                    settings.mail,
+                message = letterhead.message(
                     to=sub.email,
-                    subject=email.subject,
-                    text=email.text,
-                    html=email.html,
+                    subject=rendered.subject,
+                    text=rendered.text,
+                    html=rendered.html,
                     unsubscribe=digest.links.unsubscribe,
                     archive=digest.links.archive,
                     message_id=message_id_for(settings.mail, delivery.id, delivery.day),
-                    date=now.replace(tzinfo=UTC),
                 )
             except ValueError as exc:  # a header value with a line break, a bad address
                 store.finish(delivery.id, FAILED, now=now, error=f"bad message: {exc}")
@@ -364,7 +364,7 @@ def write(
                 sleep=sleep,
             )
             if outcome.sent:
-                store.finish(delivery.id, SENT, now=now, message_id=message["Message-ID"])
+                store.finish(delivery.id, SENT, now=now, message_id=message.message_id)
                 report.sent += 1
             elif outcome.temporary:
                 store.finish(delivery.id, DEFERRED, now=now, error=outcome.error)
@@ -462,9 +462,9 @@ def feed_xml(
     *,
     links: LinkMaker | None = None,
     renderer: Renderer | None = None,
-) -> tuple[str, datetime | None]:
-    """The personal RSS feed (last ``digest_history`` digests, newest first) and when
-    it last changed (None before the first digest)."""
+) -> tuple[bytes, datetime | None]:
+    """The personal RSS feed as UTF-8 (last ``digest_history`` digests, newest first)
+    and when it last changed (None before the first digest)."""
     links = links or link_maker(settings)
     sub = store.subscriber(subscriber_id)
     if sub is None:
@@ -493,7 +493,7 @@ def write_feed(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / links.feed(subscriber_id).rsplit("/", 1)[-1]
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(xml, encoding="utf-8")
+    tmp.write_bytes(xml)
     tmp.replace(path)
     return path
 

@@ -1,152 +1,42 @@
 """Digests → HTML email, plain text and RSS, from Jinja templates. No I/O, no database.
 
-CSS is inlined by premailer into the *templates*, once per process, not into each
-message: Jinja tags are swapped for inert placeholders, premailer inlines the
-``<style>`` rules (keeping ``@media`` rules, which cannot be inlined), and the tags are
-put back. A paper's card is the same for every reader, so it is rendered once per
-paper and reused by every digest that picks it.
+Two kinds of template. A *pick* (``email/_pick.html``, ``email/_pick.txt``,
+``_feed_item.xml``) is one paper with one reader's why line, score and feedback links:
+it is rendered once per paper (per paper and day, for feeds) into a
+:class:`~digest.stencil.Stencil` and filled in for each reader who gets that paper. A
+*page* (``email/digest_email.html`` and ``.txt``, ``feed.xml``) is rendered by Jinja for
+each reader, with the finished picks spliced in. A reader's digest costs two small page
+renders and a ``%`` per pick and part, whatever the templates hold.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
-from email.utils import format_datetime
-from pathlib import Path
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 
-from jinja2 import (
-    BaseLoader,
-    ChoiceLoader,
-    Environment,
-    FileSystemLoader,
-    StrictUndefined,
-    Template,
-    TemplateNotFound,
-    select_autoescape,
-)
-from markupsafe import Markup
-from premailer import Premailer
+from jinja2 import Environment, Template
+from markupsafe import Markup, escape
 
-from digest.links import feedback_url
 from digest.models import Digest, Paper, ScoredPaper
-from digest.resources import shipped
 from digest.settings import Settings
+from digest.stencil import Markers, Stencil, check
+from digest.templating import cut_abstract, environment, short_authors
 
-_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
-_COMMENT = re.compile(r"\{#.*?#\}", re.DOTALL)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
-
-
-def inline_css(source: str, *, fragment: bool = False) -> str:
-    """Inline a Jinja HTML template's ``<style>`` into its markup, tags untouched.
-
-    ``fragment``: return only what is inside ``<body>`` (for partials)."""
-    source = _COMMENT.sub("", source)
-    tags: list[str] = []
-
-    def hide(match: re.Match[str]) -> str:
-        tags.append(match.group(0))
-        return f"JINJATAG{len(tags) - 1}X"
-
-    hidden = _JINJA.sub(hide, source)
-    html = Premailer(
-        hidden,
-        keep_style_tags=False,
-        remove_classes=False,
-        strip_important=False,
-        disable_validation=True,
-        cssutils_logging_level=logging.CRITICAL,
-        allow_network=False,
-        disable_basic_attributes=["width"],
-    ).transform(pretty_print=False)
-    if fragment:
-        html = html[html.index("<body>") + len("<body>") : html.rindex("</body>")].strip()
-    elif source.lstrip().lower().startswith("<!doctype") and not html.lower().startswith(
-        "<!doctype"
-    ):
-        html = "<!DOCTYPE html>\n" + html
-    html = re.sub(r"<!--(JINJATAG\d+X)-->", r"\1", html)
-    return re.sub(r"JINJATAG(\d+)X", lambda m: tags[int(m.group(1))], html)
+PERSONAL = ("index", "profile", "why", "score", "up", "down")
+PICKS = ("email/_pick.html", "email/_pick.txt", "_feed_item.xml")
+_NUMBERS = [str(n).encode() for n in range(256)]
 
 
-class InliningLoader(BaseLoader):
-    """Serves ``email/*.html`` templates with their CSS already inlined."""
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """One digest as UTF-8, ready to go into a message."""
 
-    def __init__(self, inner: BaseLoader) -> None:
-        self.inner = inner
-
-    def get_source(
-        self, environment: Environment, template: str
-    ) -> tuple[str, str | None, Callable[[], bool] | None]:
-        source, filename, uptodate = self.inner.get_source(environment, template)
-        if template.startswith("email/") and template.endswith(".html"):
-            name = template.rsplit("/", 1)[-1]
-            source = inline_css(source, fragment=name.startswith("_"))
-        return source, filename, uptodate
-
-    def list_templates(self) -> list[str]:
-        return self.inner.list_templates()
-
-
-def environment(settings: Settings) -> Environment:
-    """Operator's ``templates_dir`` first, then the shipped templates. Autoescape is on
-    for HTML and XML; plain-text templates are not escaped (they are not markup).
-
-    One environment per template folder and process, so templates are CSS-inlined and
-    compiled once, not for every feed request or archive page."""
-    return _environment(settings.templates_dir)
-
-
-@functools.lru_cache(maxsize=8)
-def _environment(templates_dir: Path | None) -> Environment:
-    folders = [shipped("templates")]
-    if templates_dir is not None:
-        folders.insert(0, templates_dir)
-    loader = InliningLoader(ChoiceLoader([FileSystemLoader(str(f)) for f in folders]))
-    env = Environment(
-        loader=loader,
-        autoescape=select_autoescape(["html", "xml", "rss"], default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["rfc822"] = rfc822
-    env.globals.update(cut=cut_abstract, short_authors=short_authors)
-    return env
-
-
-def rfc822(value: datetime | date) -> str:
-    if not isinstance(value, datetime):
-        value = datetime.combine(value, time(0, 0))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return format_datetime(value)
-
-
-def cut_abstract(text: str, limit: int = 420) -> str:
-    """The abstract up to ``limit`` characters, ending at a sentence boundary when one
-    falls in the second half, else at a word, with an ellipsis."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    ends = [m.start() for m in _SENTENCE.finditer(text, 0, limit + 1)]
-    ends = [e for e in ends if e >= limit // 2]
-    if ends:
-        return text[: ends[-1]]
-    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "\u2026"
-
-
-def short_authors(authors: Sequence[str], keep: int = 4) -> str:
-    if len(authors) <= keep:
-        return ", ".join(authors)
-    return f"{', '.join(authors[: keep - 1])} et al. ({len(authors)} authors)"
+    subject: str
+    html: bytes
+    text: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,80 +55,171 @@ class FeedEntry:
     feedback: str
 
 
+@dataclass(frozen=True, slots=True)
+class SectionView:
+    """A section as page templates see it: ``picks`` is where its finished picks go."""
+
+    profile: str
+    count: int
+    picks: Markup
+
+
+class _Votes:
+    """One reader's feedback links for one profile, as bytes: a paper's link is the
+    prefix and the paper's quoted id (the layout of :func:`digest.links.feedback_url`)."""
+
+    __slots__ = ("down", "down_html", "profile", "profile_html", "up", "up_html")
+
+    def __init__(self, base: str, profile: str) -> None:
+        up = f"{base}/up/{quote(profile, safe='')}/"
+        down = f"{base}/down/{quote(profile, safe='')}/"
+        self.profile = profile.encode()
+        self.profile_html = escape(profile).encode()
+        self.up = up.encode()
+        self.down = down.encode()
+        self.up_html = escape(up).encode()
+        self.down_html = escape(down).encode()
+
+
 class Renderer:
-    """Renders digests for one run. Keeps each paper's card, so build one per day."""
+    """Renders digests and feeds for one run. It keeps each paper's rendered picks, so
+    build one per run (or per request), not one per reader."""
 
     def __init__(self, settings: Settings, env: Environment | None = None) -> None:
         self.settings = settings
         self.env = env or environment(settings)
-        self._cards: dict[str, Markup] = {}
-        self._text_cards: dict[str, str] = {}
-        self._quoted: dict[str, str] = {}
-        self._card = self.env.get_template("email/_paper_card.html")
-        self._text_card = self.env.get_template("email/_paper_card.txt")
+        for name in PICKS:
+            check(self.env, name, PERSONAL)
+        self._markers = Markers()
+        self._pick_html = self.env.get_template("email/_pick.html")
+        self._pick_text = self.env.get_template("email/_pick.txt")
+        self._feed_item = self.env.get_template("_feed_item.xml")
         self._html = self.env.get_template("email/digest_email.html")
         self._text = self.env.get_template("email/digest_email.txt")
         self._feed = self.env.get_template("feed.xml")
+        self._stencils: dict[tuple[str | None, str, date | None], Stencil] = {}
+        self._papers: dict[str, dict[str, Any]] = {}
+        self._ids: dict[str, bytes] = {}
+        self._scores: dict[float, bytes] = {}
+        self._days: dict[date, tuple[str, str]] = {}
 
-    def card(self, paper: Paper) -> Markup:
-        found = self._cards.get(paper.id)
+    # picks -------------------------------------------------------------------------
+
+    def _stencil(self, template: Template, paper: Paper, day: date | None = None) -> Stencil:
+        key = (template.name, paper.id, day)
+        found = self._stencils.get(key)
         if found is None:
-            found = self._cards[paper.id] = Markup(
-                self._card.render(
-                    paper=paper,
-                    abstract=cut_abstract(paper.abstract),
-                    authors=short_authors(paper.authors),
-                )
-            )
+            context = self._papers.get(paper.id)
+            if context is None:
+                context = self._papers[paper.id] = {
+                    "paper": paper,
+                    "abstract": cut_abstract(paper.abstract),
+                    "authors": short_authors(paper.authors),
+                }
+            if day is not None:
+                context = {**context, "guid": f"digest:{day.isoformat()}:{paper.id}", "date": day}
+            found = Stencil.render(template, context, PERSONAL, self._markers)
+            self._stencils[key] = found
         return found
 
-    def text_card(self, paper: Paper) -> str:
-        found = self._text_cards.get(paper.id)
-        if found is None:
-            found = self._text_cards[paper.id] = self._text_card.render(
-                paper=paper,
-                abstract=cut_abstract(paper.abstract),
-                authors=short_authors(paper.authors),
-            )
-        return found
+    def prepare(self, papers: Iterable[Paper], day: date | None = None) -> None:
+        """Render every pick of ``papers`` now (before forking workers, say)."""
+        for paper in papers:
+            self._stencil(self._pick_html, paper)
+            self._stencil(self._pick_text, paper)
+            if day is not None:
+                self._stencil(self._feed_item, paper, day)
 
-    def _quote(self, value: str) -> str:
-        found = self._quoted.get(value)
-        if found is None:
-            found = self._quoted[value] = quote(value, safe="")
-        return found
+    def _values(
+        self, n: int, pick: ScoredPaper, votes: _Votes
+    ) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+        """A pick's personal values in ``PERSONAL`` order: as they are, and escaped."""
+        paper_id = self._ids.get(pick.paper.id)
+        if paper_id is None:
+            paper_id = self._ids[pick.paper.id] = quote(pick.paper.id, safe="").encode()
+        score = self._scores.get(pick.score)
+        if score is None:
+            score = self._scores[pick.score] = f"{pick.score:.2f}".encode()
+        number = _NUMBERS[n] if n < len(_NUMBERS) else str(n).encode()
+        why = pick.why.encode()
+        plain = (number, votes.profile, why, score, votes.up + paper_id, votes.down + paper_id)
+        escaped = (
+            number,
+            votes.profile_html,
+            escape(pick.why).encode(),
+            score,
+            votes.up_html + paper_id,
+            votes.down_html + paper_id,
+        )
+        return plain, escaped
+
+    # the email ------------------------------------------------------------------------
 
     def subject(self, digest: Digest) -> str:
         count = digest.size
         names = ", ".join(s.profile for s in digest.sections if s.papers)
-        return f"{count} new paper{'' if count == 1 else 's'} for {names} · {digest.day:%a %d %b}"
+        plural = "" if count == 1 else "s"
+        return f"{count} new paper{plural} for {names} · {self._day(digest.day)[1]}"
 
-    def _context(self, digest: Digest) -> dict[str, Any]:
+    def _day(self, day: date) -> tuple[str, str]:
+        found = self._days.get(day)
+        if found is None:
+            found = self._days[day] = (f"{day:%A %d %B %Y}", f"{day:%a %d %b}")
+        return found
+
+    def render(self, digest: Digest) -> Rendered:
+        """The digest's HTML and plain text, as UTF-8."""
         sections = [s for s in digest.sections if s.papers]
-        return {
-            "subject": self.subject(digest),
-            "day_long": f"{digest.day:%A %d %B %Y}",
+        views: list[SectionView] = []
+        html: list[bytes] = []
+        text: list[bytes] = []
+        for k, section in enumerate(sections):
+            votes = _Votes(digest.links.feedback, section.profile)
+            html_parts = []
+            text_parts = []
+            for n, pick in enumerate(section.papers, 1):
+                plain, escaped = self._values(n, pick, votes)
+                html_parts.append(self._stencil(self._pick_html, pick.paper).fill(escaped))
+                text_parts.append(self._stencil(self._pick_text, pick.paper).fill(plain))
+            html.append(b"".join(html_parts))
+            text.append(b"".join(text_parts))
+            views.append(SectionView(section.profile, len(section.papers), self._markers.mark(k)))
+        subject = self.subject(digest)
+        context = {
+            "subject": subject,
+            "day_long": self._day(digest.day)[0],
             "count": digest.size,
             "profile_names": ", ".join(s.profile for s in sections),
-            "sections": sections,
+            "sections": views,
             "email": digest.email,
             "links": digest.links,
             "site": self.settings.web.base_url,
-            "feedback": lambda profile, pid, vote: (
-                f"{digest.links.feedback}/{vote}/{self._quote(profile)}/{self._quote(pid)}"
-            ),
         }
+        return Rendered(
+            subject=subject,
+            html=self._markers.splice(self._html.render(context), html),
+            text=self._markers.splice(self._text.render(context), text),
+        )
 
     def email(self, digest: Digest) -> Email:
-        context = self._context(digest)
-        picks = [sp.paper for s in digest.sections for sp in s.papers]
-        context["cards"] = {p.id: self.card(p) for p in picks}
-        context["text_cards"] = {p.id: self.text_card(p) for p in picks}
-        return Email(
-            subject=context["subject"],
-            html=self._html.render(context),
-            text=self._text.render(context),
-        )
+        """The digest as text, for pages and previews."""
+        rendered = self.render(digest)
+        return Email(rendered.subject, rendered.html.decode(), rendered.text.decode())
+
+    # the feed -------------------------------------------------------------------------
+
+    def feed_items(self, entries: Iterable[FeedEntry]) -> bytes:
+        """The ``<item>`` elements of ``entries``, in order, as UTF-8."""
+        votes: dict[tuple[str, str], _Votes] = {}
+        out = []
+        for n, entry in enumerate(entries, 1):
+            key = (entry.feedback, entry.pick.profile)
+            found = votes.get(key)
+            if found is None:
+                found = votes[key] = _Votes(*key)
+            escaped = self._values(n, entry.pick, found)[1]
+            out.append(self._stencil(self._feed_item, entry.pick.paper, entry.day).fill(escaped))
+        return b"".join(out)
 
     def feed(
         self,
@@ -248,43 +229,17 @@ class Renderer:
         link: str,
         entries: Iterable[FeedEntry],
         updated: datetime | None,
-    ) -> str:
-        """RSS 2.0, newest digest first; a paper's guid is stable across rebuilds."""
-        items = [
-            {
-                "pick": e.pick,
-                "date": e.day,
-                "guid": f"digest:{e.day.isoformat()}:{e.pick.paper.id}",
-                "html": self._item_html(e),
-            }
-            for e in entries
-        ]
-        return self._feed.render(
+    ) -> bytes:
+        """RSS 2.0 as UTF-8, newest digest first; a paper's guid is stable across rebuilds."""
+        page = self._feed.render(
             title=f"digest for {email}",
             link=link,
             self_url=self_url,
             description="New papers picked for your interest profiles.",
             updated=updated,
-            items=items,
+            items=self._markers.mark(0),
         )
-
-    def _item_html(self, entry: FeedEntry) -> str:
-        pick = entry.pick
-        up = feedback_url(entry.feedback, "up", pick.profile, pick.paper.id)
-        down = feedback_url(entry.feedback, "down", pick.profile, pick.paper.id)
-        return str(
-            self.card(pick.paper)
-            + Markup("<p><em>{}</em>: {} · score {:.2f}</p>").format(
-                pick.profile, pick.why, pick.score
-            )
-            + Markup(
-                '<p><a href="{}">👍 More like this</a> · <a href="{}">👎 Less like this</a></p>'
-            ).format(up, down)
-        )
+        return self._markers.splice(page, [self.feed_items(entries)])
 
 
-def missing_template(name: str) -> TemplateNotFound:
-    return TemplateNotFound(name)
-
-
-__all__ = ["Email", "FeedEntry", "Renderer", "Template", "cut_abstract", "inline_css"]
+__all__ = ["Email", "FeedEntry", "Rendered", "Renderer"]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import date, timedelta
-from email.message import EmailMessage
 from pathlib import Path
 
 import feedparser
 import pytest
 
 from digest import pipeline
+from digest.mime import Message
 from digest.models import Keyword, Profile
 from digest.settings import Settings, SourceSettings, load_settings
 from digest.sources.formats import parse
@@ -146,7 +146,7 @@ class CrashingMailer:
     def __exit__(self, *exc: object) -> None:
         self.inner.__exit__(*exc)  # type: ignore[attr-defined]
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         if self.count == self.after:
             raise KeyboardInterrupt("power cut")
         self.count += 1
@@ -269,7 +269,7 @@ def test_rss_only_readers_get_a_feed_and_no_email(
     assert report.sent == 3 and report.feed_only == 1
     assert "bob@example.org" not in {m["To"].addresses[0].addr_spec for m in smtp_server.messages}
     xml, updated = pipeline.feed_xml(day_store, smtp_settings, sub.id)
-    parsed = feedparser.parse(xml.encode())
+    parsed = feedparser.parse(xml)
     assert parsed.bozo == 0 and len(parsed.entries) == 4 and updated is not None
 
 

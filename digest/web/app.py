@@ -408,8 +408,7 @@ class Web:
         sub = self.subscriber_for("feed", token)
         if sub.status == "unsubscribed":
             return Response(status_code=410)
-        xml, modified = pipeline.feed_xml(self.store, self.settings, sub.id)
-        body = xml.encode("utf-8")
+        body, modified = pipeline.feed_xml(self.store, self.settings, sub.id)
         headers = {
             "ETag": f'"{hashlib.sha256(body).hexdigest()[:32]}"',
             "Cache-Control": "private, max-age=900",

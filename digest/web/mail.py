@@ -17,7 +17,8 @@ from typing import Literal
 from jinja2 import Environment
 from sqlalchemy import case, or_, update
 
-from digest.deliver import build_message, make_mailer, send_with_retry
+from digest.deliver import make_mailer, send_with_retry
+from digest.mime import build_message
 from digest.settings import Settings
 from digest.store import Store
 from digest.tables import subscribers
