@@ -36,7 +36,7 @@ from digest.models import (
 )
 from digest.profiles import SubscriberFile
 from digest.rank import profile_vectors
-from digest.render import FeedEntry, Renderer
+from digest.render import Renderer
 from digest.score import assign_sections, rank_batch
 from digest.settings import Settings, SourceSettings
 from digest.sources import Source, make_source
@@ -283,6 +283,12 @@ def _digest(
     store: Store, links: LinkMaker, sub: Subscriber, delivery: Delivery, items: Sequence[Item]
 ) -> Digest:
     papers = store.get_papers(i.paper_id for i in items)
+    return Digest(
+        sub.email, delivery.day, _sections(items, papers), links.links(sub.id, delivery.id)
+    )
+
+
+def _sections(items: Sequence[Item], papers: Mapping[str, Paper]) -> tuple[DigestSection, ...]:
     sections: dict[str, list[ScoredPaper]] = {}
     for item in items:
         paper = papers.get(item.paper_id)
@@ -290,12 +296,7 @@ def _digest(
             sections.setdefault(item.profile, []).append(
                 ScoredPaper(paper, item.score, item.why, item.profile)
             )
-    return Digest(
-        email=sub.email,
-        day=delivery.day,
-        sections=tuple(DigestSection(name, tuple(picks)) for name, picks in sections.items()),
-        links=links.links(sub.id, delivery.id),
-    )
+    return tuple(DigestSection(name, tuple(picks)) for name, picks in sections.items())
 
 
 def link_maker(settings: Settings) -> LinkMaker:
@@ -428,31 +429,26 @@ def run_day(
 # feeds, previews and archives ----------------------------------------------------------
 
 
-def feed_entries(
-    store: Store, settings: Settings, subscriber_id: int, links: LinkMaker
-) -> tuple[list[FeedEntry], datetime | None]:
+def feed_digests(
+    store: Store, subscriber: Subscriber, settings: Settings, links: LinkMaker
+) -> tuple[list[Digest], datetime | None]:
+    """The reader's last ``digest_history`` digests, newest first, and when the newest
+    was sent (None before the first)."""
     recent = [
         d
-        for d in store.recent_deliveries(subscriber_id, settings.digest_history)
+        for d in store.recent_deliveries(subscriber.id, settings.digest_history)
         if d.status in (SENT, FEED_ONLY, FAILED, DEFERRED, SENDING, PENDING)
     ]
     items = store.items(d.id for d in recent)
     papers = store.get_papers(i.paper_id for its in items.values() for i in its)
-    feedback = links.feedback_base(subscriber_id)
-    entries = []
-    for d in recent:
-        for item in items[d.id]:
-            paper = papers.get(item.paper_id)
-            if paper is not None:
-                entries.append(
-                    FeedEntry(
-                        ScoredPaper(paper, item.score, item.why, item.profile), d.day, feedback
-                    )
-                )
+    shared = links.links(subscriber.id)
+    digests = [
+        Digest(subscriber.email, d.day, _sections(items[d.id], papers), shared) for d in recent
+    ]
     updated = max(
         (d.sent_at or datetime.combine(d.day, datetime.min.time()) for d in recent), default=None
     )
-    return entries, updated
+    return digests, updated
 
 
 def feed_xml(
@@ -469,13 +465,13 @@ def feed_xml(
     sub = store.subscriber(subscriber_id)
     if sub is None:
         raise LookupError(subscriber_id)
-    entries, updated = feed_entries(store, settings, subscriber_id, links)
+    digests, updated = feed_digests(store, sub, settings, links)
     xml = (renderer or Renderer(settings)).feed(
         email=sub.email,
         self_url=links.feed(subscriber_id),
         # the site, not a manage link: feeds are cached and shared, manage links expire
         link=settings.web.base_url,
-        entries=entries,
+        digests=digests,
         updated=updated,
     )
     return xml, updated

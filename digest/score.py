@@ -367,40 +367,43 @@ class Ranking:
     def picks(self, row: int) -> list[ScoredPaper]:
         """Profile ``row``'s picks as :class:`ScoredPaper` s, ``why`` written out."""
         profile = self.profiles[row]
+        name = profile.name
         keywords = list(profile.keywords)[:63]
-        authors = profile.authors[:63]
         exact, prefixes = _wanted_categories(profile)
         titles = self.seeds.short_titles() if self.seeds is not None else []
+        papers = self.papers
         out = []
-        kw_said: dict[int, str] = {}
-        kw_bits = self.keyword_bits[row].tolist()
-        au_bits = self.author_bits[row].tolist()
-        best = self.best_seed[row].tolist()
-        scores = self.scores[row].tolist()
-        for n, col in enumerate(self.cols[row].tolist()):
-            if col < 0:
-                break
-            paper = self.papers[col]
+        said: dict[int, str] = {}
+        cols = self.cols[row].tolist()
+        count = cols.index(-1) if -1 in cols else len(cols)
+        for col, score, kw_bits, au_bits, best in zip(
+            cols[:count],
+            self.scores[row, :count].tolist(),
+            self.keyword_bits[row, :count].tolist(),
+            self.author_bits[row, :count].tolist(),
+            self.best_seed[row, :count].tolist(),
+            strict=True,
+        ):
+            paper = papers[col]
             reasons = []
-            bits = kw_bits[n]
-            if bits:
-                said = kw_said.get(bits)
-                if said is None:
-                    matched = [k for j, k in enumerate(keywords) if bits >> j & 1]
-                    said = kw_said[bits] = "keywords: " + ", ".join(matched[:3])
-                reasons.append(said)
-            bits = au_bits[n]
-            if bits:
-                names = {fold(a): a for a in paper.authors}
-                found = [names[a] for j, a in enumerate(authors) if bits >> j & 1 and a in names]
-                reasons.append("author: " + ", ".join(found[:2]))
+            if kw_bits:
+                found = said.get(kw_bits)
+                if found is None:
+                    matched = [k for j, k in enumerate(keywords) if kw_bits >> j & 1]
+                    found = said[kw_bits] = "keywords: " + ", ".join(matched[:3])
+                reasons.append(found)
+            if au_bits:
+                reasons.append(_author_reason(paper, profile.authors[:63], au_bits))
             if exact or prefixes:
                 cats = [c for c in paper.categories if c in exact or c.startswith(prefixes)]
                 if cats:
                     reasons.append("in " + ", ".join(cats[:2]))
-            if best[n] >= 0:
-                reasons.append(titles[best[n]])
-            out.append(ScoredPaper(paper, round(scores[n], 4), _fit(reasons), profile.name))
+            if best >= 0:
+                reasons.append(titles[best])
+            why = " · ".join(reasons) if reasons else "similar to your interests"
+            if len(why) > _WHY_LIMIT:
+                why = why[: _WHY_LIMIT - 1] + "\u2026"
+            out.append(ScoredPaper(paper, round(score, 4), why, name))
         return out
 
     def __iter__(self) -> Iterator[list[ScoredPaper]]:
@@ -540,9 +543,13 @@ def _short(title: str, limit: int = 60) -> str:
     return title if len(title) <= limit else title[: limit - 1].rsplit(" ", 1)[0] + "\u2026"
 
 
-def _fit(reasons: list[str], limit: int = 160) -> str:
-    text = " · ".join(reasons) or "similar to your interests"
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+_WHY_LIMIT = 160
+
+
+def _author_reason(paper: Paper, authors: Sequence[str], bits: int) -> str:
+    names = {fold(a): a for a in paper.authors}
+    found = [names[a] for j, a in enumerate(authors) if bits >> j & 1 and a in names]
+    return "author: " + ", ".join(found[:2])
 
 
 def assign_sections(

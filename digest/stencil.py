@@ -79,8 +79,12 @@ class Stencil:
         context: Mapping[str, Any],
         names: Sequence[str],
         markers: Markers,
+        tails: Mapping[str, Markup] | None = None,
     ) -> Stencil:
-        holes = {name: markers.mark(n) for n, name in enumerate(names)}
+        """Render ``template`` with a hole for each of ``names``. A hole may have a
+        fixed tail (the paper's part of a per-reader link), printed right after it."""
+        tails = tails or {}
+        holes = {name: markers.mark(n) + tails.get(name, "") for n, name in enumerate(names)}
         return cls(template.render({**context, **holes}), markers)
 
     def fill(self, values: Sequence[bytes]) -> bytes:

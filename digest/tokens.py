@@ -10,6 +10,8 @@ enough to mint for every subscriber of a large audience each day.
 from __future__ import annotations
 
 import hashlib
+import hmac
+from base64 import urlsafe_b64encode
 from typing import Literal
 
 from itsdangerous import BadSignature, SignatureExpired, Signer, TimestampSigner
@@ -29,10 +31,17 @@ class Tokens:
         if len(secret) < MIN_SECRET:
             raise ValueError(f"secret_key must be at least {MIN_SECRET} characters")
         self._signers: dict[str, Signer] = {p: _signer(secret, p) for p in PURPOSES}
+        self._keys = {p: s.secret_keys[-1] for p, s in self._signers.items() if p not in EXPIRING}
 
     def make(self, purpose: Purpose, *subject: int) -> str:
         payload = ".".join(f"{n:x}" for n in subject)
-        return self._signers[purpose].sign(payload).decode()
+        key = self._keys.get(purpose)
+        if key is None:
+            return self._signers[purpose].sign(payload).decode()
+        # what Signer.sign makes (payload, ".", unpadded urlsafe base64 of the HMAC),
+        # in one C call: a daily run signs four of these per reader
+        mac = hmac.digest(key, payload.encode(), "sha256")
+        return f"{payload}.{urlsafe_b64encode(mac).rstrip(b'=').decode()}"
 
     def read(self, purpose: Purpose, token: str, *, max_age: int | None = None) -> tuple[int, ...]:
         """The subject the token was made for; raises :class:`BadToken` otherwise."""

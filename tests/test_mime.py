@@ -8,7 +8,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from digest.mime import MAX_LINE, HeaderInjection, Letterhead, build_message, header
+from digest.mime import MAX_LINE, HeaderInjection, Letterhead, build_message, header, lines_fit
 from digest.settings import Settings
 
 DATE = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
@@ -148,3 +148,23 @@ def test_bodies_with_crlf_or_no_final_newline_are_normalised(settings: Settings)
     raw = message.as_bytes()
     assert b"\r\r" not in raw
     assert parse(raw).get_body(("plain",)).get_content() == "one\ntwo\nthree\n"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [],
+        [0],
+        [998],
+        [999],
+        [998, 998, 998],
+        [10, 999, 10],
+        [2000],
+        [500] * 7 + [999],
+        [997, 0, 998],
+    ],
+)
+def test_line_lengths_are_checked_exactly(lines: list[int]) -> None:
+    body = b"\n".join(b"a" * n for n in lines)
+    assert lines_fit(body) == all(n <= MAX_LINE for n in lines)
+    assert lines_fit(body + b"\n") == all(n <= MAX_LINE for n in lines)

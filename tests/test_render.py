@@ -19,7 +19,7 @@ import feedparser
 import pytest
 
 from digest.models import Digest, DigestSection, Links, Paper, ScoredPaper
-from digest.render import FeedEntry, Renderer
+from digest.render import Renderer
 from digest.settings import Settings
 from digest.sources.formats import parse
 from digest.templating import cut_abstract, short_authors
@@ -94,19 +94,19 @@ def test_email_matches_golden_files(settings: Settings, real_papers: list[Paper]
     email = Renderer(settings).email(digest_of(real_papers))
     check_golden("digest_email.html", email.html)
     check_golden("digest_email.txt", email.text)
-    assert email.subject == "6 new papers for language models, vision · Fri 20 Nov"
+    assert email.subject == "6 new papers for language models, vision (Fri 20 Nov)"
 
 
 def test_feed_matches_golden_file_and_is_valid_rss(
     settings: Settings, real_papers: list[Paper]
 ) -> None:
     digest = digest_of(real_papers)
-    entries = [FeedEntry(sp, DAY, LINKS.feedback) for s in digest.sections for sp in s.papers]
+    entries = [sp for s in digest.sections for sp in s.papers]
     xml = Renderer(settings).feed(
         email="ada@example.org",
         self_url=LINKS.feed,
         link=LINKS.manage,
-        entries=entries,
+        digests=[digest],
         updated=datetime(2026, 11, 20, 7, 0),
     )
     check_golden("feed.xml", xml.decode())
@@ -117,9 +117,9 @@ def test_feed_matches_golden_file_and_is_valid_rss(
     assert any(link.rel == "self" and link.href == LINKS.feed for link in parsed.feed.links)
     assert len(parsed.entries) == 6
     first = parsed.entries[0]
-    assert first.id == f"digest:2026-11-20:{entries[0].pick.paper.id}"
+    assert first.id == f"digest:2026-11-20:{entries[0].paper.id}"
     assert first.published == "Fri, 20 Nov 2026 00:00:00 +0000"
-    assert first.title == entries[0].pick.paper.title
+    assert first.title == entries[0].paper.title
 
 
 def test_markup_in_titles_and_abstracts_is_escaped_everywhere(settings: Settings) -> None:
@@ -144,7 +144,7 @@ def test_markup_in_titles_and_abstracts_is_escaped_everywhere(settings: Settings
         email="ada@example.org",
         self_url=LINKS.feed,
         link=LINKS.manage,
-        entries=[FeedEntry(digest.sections[0].papers[0], DAY, LINKS.feedback)],
+        digests=[digest],
         updated=None,
     )
     assert b"<script>" not in xml

@@ -15,9 +15,12 @@ SECRET = "token-secret-" + "y" * 20
 
 def test_tokens_are_what_a_plain_itsdangerous_signer_makes() -> None:
     tokens = Tokens(SECRET)
-    plain = Signer(SECRET, salt="digest.unsubscribe", digest_method=hashlib.sha256)
-    assert tokens.make("unsubscribe", 42) == plain.sign("2a").decode()
-    assert plain.unsign(tokens.make("unsubscribe", 42)) == b"2a"
+    for purpose in ("unsubscribe", "feed", "feedback", "archive"):
+        plain = Signer(SECRET, salt=f"digest.{purpose}", digest_method=hashlib.sha256)
+        for subject in [(42,), (0,), (3, 123456789)]:
+            payload = ".".join(f"{n:x}" for n in subject)
+            assert tokens.make(purpose, *subject) == plain.sign(payload).decode()  # type: ignore[arg-type]
+            assert plain.unsign(tokens.make(purpose, *subject)) == payload.encode()  # type: ignore[arg-type]
     timed = TimestampSigner(SECRET, salt="digest.manage", digest_method=hashlib.sha256)
     assert timed.unsign(tokens.make("manage", 7)) == b"7"
 
