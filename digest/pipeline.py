@@ -24,7 +24,7 @@ from digest.deliver import Mailer, make_mailer, message_id_for, send_with_retry
 from digest.due import due_day, sends_on
 from digest.identity import parse_arxiv_id
 from digest.links import LinkMaker
-from digest.mime import Letterhead
+from digest.mime import Letterhead, Message
 from digest.models import (
     Digest,
     DigestSection,
@@ -36,7 +36,7 @@ from digest.models import (
 )
 from digest.profiles import SubscriberFile
 from digest.rank import profile_vectors
-from digest.render import Renderer
+from digest.render import Rendered, Renderer
 from digest.score import assign_sections, rank_batch
 from digest.settings import Settings, SourceSettings
 from digest.sources import Source, make_source
@@ -320,13 +320,12 @@ def write(
     sleep: Callable[[float], None] = time.sleep,
 ) -> DayReport:
     """Pass two: send every owed digest of ``days`` exactly once (claimed in the
-    ledger first), then rewrite the personal feeds that changed."""
+    ledger first), and rewrite the reader's feed with it."""
     report = report or DayReport()
     links = link_maker(settings)
     renderer = Renderer(settings)
     letterhead = Letterhead(settings.mail, date=now.replace(tzinfo=UTC))
     owed = [d for day in sorted(set(days)) for d in store.to_send(day, now=now)]
-    touched: set[int] = set()
     with mailer or make_mailer(settings) as out:
         for delivery in owed:
             if not store.claim(delivery, now=now):
@@ -335,49 +334,86 @@ def write(
             if sub is None or sub.status != "active":
                 store.finish(delivery.id, CANCELLED, now=now, error="no longer subscribed")
                 continue
-            touched.add(sub.id)
-            if "email" not in sub.channels:
-                store.finish(delivery.id, FEED_ONLY, now=now)
-                report.feed_only += 1
-                continue
             items = store.items([delivery.id])[delivery.id]
             digest = _digest(store, links, sub, delivery, items)
-            rendered = renderer.render(digest)
-            try:
-                message = letterhead.message(
-                    to=sub.email,
-                    subject=rendered.subject,
-                    text=rendered.text,
-                    html=rendered.html,
-                    unsubscribe=digest.links.unsubscribe,
-                    archive=digest.links.archive,
-                    message_id=message_id_for(settings.mail, delivery.id, delivery.day),
-                )
-            except ValueError as exc:  # a header value with a line break, a bad address
-                store.finish(delivery.id, FAILED, now=now, error=f"bad message: {exc}")
-                report.failed.append((sub.email, f"bad message: {exc}"))
-                continue
-            outcome = send_with_retry(
-                out,
-                message,
-                retries=settings.mail.retries,
-                backoff=settings.mail.retry_backoff,
-                sleep=sleep,
-            )
-            if outcome.sent:
-                store.finish(delivery.id, SENT, now=now, message_id=message.message_id)
-                report.sent += 1
-            elif outcome.temporary:
-                store.finish(delivery.id, DEFERRED, now=now, error=outcome.error)
-                report.deferred.append((sub.email, outcome.error or ""))
+            rss = "rss" in sub.channels
+            if "email" in sub.channels:
+                rendered = renderer.render(digest, items=rss)
+                message = _message(letterhead, settings, delivery, digest, rendered)
+                if isinstance(message, str):
+                    store.finish(delivery.id, FAILED, now=now, error=message)
+                    report.failed.append((sub.email, message))
+                else:
+                    _send(out, store, settings, delivery, message, report, now=now, sleep=sleep)
+                fresh = rendered.items
             else:
-                store.finish(delivery.id, FAILED, now=now, error=outcome.error)
-                report.failed.append((sub.email, outcome.error or ""))
-    for sid in sorted(touched):
-        path = write_feed(store, settings, sid, links=links, renderer=renderer)
-        if path is not None:
-            report.feeds.append(path)
+                store.finish(delivery.id, FEED_ONLY, now=now)
+                report.feed_only += 1
+                fresh = renderer.feed_items(digest) if rss else None
+            if fresh is not None:
+                path = write_feed(
+                    store,
+                    settings,
+                    sub.id,
+                    links=links,
+                    renderer=renderer,
+                    fresh={delivery.day: fresh},
+                )
+                if path is not None:
+                    report.feeds.append(path)
     return report
+
+
+def _message(
+    letterhead: Letterhead,
+    settings: Settings,
+    delivery: Delivery,
+    digest: Digest,
+    rendered: Rendered,
+) -> Message | str:
+    """The digest's message, or why it cannot be written (a header value with a line
+    break, an address that cannot be written)."""
+    try:
+        return letterhead.message(
+            to=digest.email,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            unsubscribe=digest.links.unsubscribe,
+            archive=digest.links.archive,
+            message_id=message_id_for(settings.mail, delivery.id, delivery.day),
+        )
+    except ValueError as exc:
+        return f"bad message: {exc}"
+
+
+def _send(
+    out: Mailer,
+    store: Store,
+    settings: Settings,
+    delivery: Delivery,
+    message: Message,
+    report: DayReport,
+    *,
+    now: datetime,
+    sleep: Callable[[float], None],
+) -> None:
+    outcome = send_with_retry(
+        out,
+        message,
+        retries=settings.mail.retries,
+        backoff=settings.mail.retry_backoff,
+        sleep=sleep,
+    )
+    if outcome.sent:
+        store.finish(delivery.id, SENT, now=now, message_id=message.message_id)
+        report.sent += 1
+    elif outcome.temporary:
+        store.finish(delivery.id, DEFERRED, now=now, error=outcome.error)
+        report.deferred.append((message.to, outcome.error or ""))
+    else:
+        store.finish(delivery.id, FAILED, now=now, error=outcome.error)
+        report.failed.append((message.to, outcome.error or ""))
 
 
 def run_day(
@@ -458,33 +494,43 @@ def feed_xml(
     *,
     links: LinkMaker | None = None,
     renderer: Renderer | None = None,
+    fresh: Mapping[date, bytes] | None = None,
 ) -> tuple[bytes, datetime | None]:
     """The personal RSS feed as UTF-8 (last ``digest_history`` digests, newest first)
-    and when it last changed (None before the first digest)."""
+    and when it last changed (None before the first digest). ``fresh``: feed items
+    already rendered, by digest day."""
     links = links or link_maker(settings)
+    renderer = renderer or Renderer(settings)
     sub = store.subscriber(subscriber_id)
     if sub is None:
         raise LookupError(subscriber_id)
     digests, updated = feed_digests(store, sub, settings, links)
-    xml = (renderer or Renderer(settings)).feed(
+    fresh = fresh or {}
+    xml = renderer.feed(
         email=sub.email,
         self_url=links.feed(subscriber_id),
         # the site, not a manage link: feeds are cached and shared, manage links expire
         link=settings.web.base_url,
-        digests=digests,
+        items=[fresh.get(d.day) or renderer.feed_items(d) for d in digests],
         updated=updated,
     )
     return xml, updated
 
 
 def write_feed(
-    store: Store, settings: Settings, subscriber_id: int, *, links: LinkMaker, renderer: Renderer
+    store: Store,
+    settings: Settings,
+    subscriber_id: int,
+    *,
+    links: LinkMaker,
+    renderer: Renderer,
+    fresh: Mapping[date, bytes] | None = None,
 ) -> Path | None:
     """Write the feed file a static web server can serve: ``feeds/<feed token>.rss``."""
     sub = store.subscriber(subscriber_id)
     if sub is None or "rss" not in sub.channels:
         return None
-    xml, _ = feed_xml(store, settings, subscriber_id, links=links, renderer=renderer)
+    xml, _ = feed_xml(store, settings, subscriber_id, links=links, renderer=renderer, fresh=fresh)
     folder = settings.data_dir / "feeds"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / links.feed(subscriber_id).rsplit("/", 1)[-1]

@@ -27,17 +27,19 @@ from digest.stencil import Markers, Stencil, check
 from digest.templating import cut_abstract, environment, short_authors
 
 PERSONAL = ("index", "profile", "why", "score", "up", "down")
-PICKS = ("email/_pick.html", "email/_pick.txt", "_feed_item.xml")
+PICKS = ("email/_pick.html", "email/_pick.txt")
+ITEM = ("pick",)
 _NUMBERS = [str(n).encode() for n in range(256)]
 
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """One digest as UTF-8, ready to go into a message."""
+    """One digest as UTF-8, ready to go into a message; with its feed items if asked."""
 
     subject: str
     html: bytes
     text: bytes
+    items: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,7 @@ class Renderer:
         self.env = env or environment(settings)
         for name in PICKS:
             check(self.env, name, PERSONAL)
+        check(self.env, "_feed_item.xml", ITEM)
         self._markers = Markers()
         self._pick_html = self.env.get_template("email/_pick.html")
         self._pick_text = self.env.get_template("email/_pick.txt")
@@ -126,7 +129,6 @@ class Renderer:
         self._picks: dict[str, _Picks] = {}
         self._scores: dict[float, bytes] = {}
         self._days: dict[date, tuple[str, str]] = {}
-        self._globals: dict[str | None, dict[str, Any]] = {}
 
     # picks -------------------------------------------------------------------------
 
@@ -161,7 +163,8 @@ class Renderer:
                 "guid": f"digest:{day.isoformat()}:{paper.id}",
                 "date": day,
             }
-            found = picks.items[day] = self._stencil(self._feed_item, paper, context)
+            found = Stencil.render(self._feed_item, context, ITEM, self._markers)
+            picks.items[day] = found
         return found
 
     def prepare(self, papers: Iterable[Paper], day: date | None = None) -> None:
@@ -185,33 +188,23 @@ class Renderer:
         plural = "" if count == 1 else "s"
         return f"{count} new paper{plural} for {names} ({self._day(digest.day)[1]})"
 
-    def _page(self, template: Template, context: dict[str, Any]) -> str:
-        """``template.render(context)`` without merging the globals into a new dict on
-        every call (a tenth of a small page's render time)."""
-        scope = self._globals.get(template.name)
-        if scope is None:
-            scope = self._globals[template.name] = dict(template.globals)
-        try:
-            return self.env.concat(
-                template.root_render_func(template.new_context({**scope, **context}, shared=True))
-            )
-        except Exception:
-            self.env.handle_exception()
-            raise
-
     def _day(self, day: date) -> tuple[str, str]:
         found = self._days.get(day)
         if found is None:
             found = self._days[day] = (f"{day:%A %d %B %Y}", f"{day:%a %d %b}")
         return found
 
-    def render(self, digest: Digest) -> Rendered:
-        """The digest's HTML and plain text, as UTF-8."""
-        sections = [s for s in digest.sections if s.papers]
-        views: list[SectionView] = []
-        html: list[bytes] = []
-        text: list[bytes] = []
-        for k, section in enumerate(sections):
+    def _fill(
+        self, digest: Digest, *, text: bool, items: bool
+    ) -> tuple[list[bytes], list[bytes], list[bytes]]:
+        """Each section's finished HTML picks and (if asked) text picks, and the feed
+        items, whose description is the HTML pick."""
+        html_out: list[bytes] = []
+        text_out: list[bytes] = []
+        item_parts: list[bytes] = []
+        for section in digest.sections:
+            if not section.papers:
+                continue
             values = _Section(digest.links.feedback, section.profile).values
             html_parts = []
             text_parts = []
@@ -219,11 +212,24 @@ class Renderer:
                 paper = self._picks.get(pick.paper.id) or self._paper(pick.paper)
                 score = self._scores.get(pick.score) or self._score(pick.score)
                 plain, escaped = values(n, pick.why, score)
-                html_parts.append(paper.html.fill(escaped))
-                text_parts.append(paper.text.fill(plain))
-            html.append(b"".join(html_parts))
-            text.append(b"".join(text_parts))
-            views.append(SectionView(section.profile, len(section.papers), self._markers.mark(k)))
+                body = paper.html.fill(escaped)
+                html_parts.append(body)
+                if text:
+                    text_parts.append(paper.text.fill(plain))
+                if items:
+                    item_parts += self._item(pick.paper, digest.day).pieces((body,))
+            html_out.append(b"".join(html_parts))
+            text_out.append(b"".join(text_parts))
+        return html_out, text_out, item_parts
+
+    def render(self, digest: Digest, *, items: bool = False) -> Rendered:
+        """The digest's HTML and plain text as UTF-8, and its feed items if ``items``."""
+        sections = [s for s in digest.sections if s.papers]
+        html, text, item_parts = self._fill(digest, text=True, items=items)
+        views = [
+            SectionView(s.profile, len(s.papers), self._markers.mark(k))
+            for k, s in enumerate(sections)
+        ]
         subject = self.subject(digest)
         context = {
             "subject": subject,
@@ -237,8 +243,9 @@ class Renderer:
         }
         return Rendered(
             subject=subject,
-            html=self._markers.splice(self._page(self._html, context), html),
-            text=self._markers.splice(self._page(self._text, context), text),
+            html=self._markers.splice(self._html.render(context), html),
+            text=self._markers.splice(self._text.render(context), text),
+            items=b"".join(item_parts) if items else None,
         )
 
     def email(self, digest: Digest) -> Email:
@@ -250,14 +257,7 @@ class Renderer:
 
     def feed_items(self, digest: Digest) -> bytes:
         """The digest's papers as feed ``<item>`` elements, as UTF-8."""
-        out = []
-        for section in digest.sections:
-            values = _Section(digest.links.feedback, section.profile).values
-            for n, pick in enumerate(section.papers, 1):
-                item = self._item(pick.paper, digest.day)
-                score = self._scores.get(pick.score) or self._score(pick.score)
-                out.append(item.fill(values(n, pick.why, score)[1]))
-        return b"".join(out)
+        return b"".join(self._fill(digest, text=False, items=True)[2])
 
     def feed(
         self,
@@ -265,11 +265,11 @@ class Renderer:
         email: str,
         self_url: str,
         link: str,
-        digests: Iterable[Digest],
+        items: Iterable[bytes],
         updated: datetime | None,
     ) -> bytes:
-        """RSS 2.0 as UTF-8 with the papers of ``digests`` (give them newest first); a
-        paper's guid is stable across rebuilds."""
+        """RSS 2.0 as UTF-8 around ``items`` (each digest's :meth:`feed_items`, newest
+        digest first); a paper's guid is stable across rebuilds."""
         context = {
             "title": f"digest for {email}",
             "link": link,
@@ -278,8 +278,8 @@ class Renderer:
             "updated": updated,
             "items": self._markers.mark(0),
         }
-        page = self._page(self._feed, context)
-        return self._markers.splice(page, [b"".join(self.feed_items(d) for d in digests)])
+        page = self._feed.render(context)
+        return self._markers.splice(page, [b"".join(items)])
 
 
 __all__ = ["Email", "Rendered", "Renderer"]

@@ -56,13 +56,14 @@ class Stencil:
     Values are given as UTF-8 bytes, already escaped for the template's kind of output
     (HTML and XML: escaped; plain text: as they are), in the order of ``names``."""
 
-    __slots__ = ("_fmt", "_take")
+    __slots__ = ("_fmt", "_holes", "_take", "_texts")
 
     def __init__(self, rendered: str, markers: Markers) -> None:
         pieces = markers.split(rendered)
-        texts = [p.encode().replace(b"%", b"%%") for p in pieces[0::2]]
-        holes = [int(n) for n in pieces[1::2]]
-        self._fmt = b"%b".join(texts)
+        self._texts = [p.encode() for p in pieces[0::2]]
+        self._holes = [int(n) for n in pieces[1::2]]
+        holes = self._holes
+        self._fmt = b"%b".join(t.replace(b"%", b"%%") for t in self._texts)
         self._take: Callable[[Sequence[bytes]], Any]
         if len(holes) > 1:
             self._take = itemgetter(*holes)
@@ -90,6 +91,15 @@ class Stencil:
     def fill(self, values: Sequence[bytes]) -> bytes:
         filled: bytes = self._fmt % self._take(values)
         return filled
+
+    def pieces(self, values: Sequence[bytes]) -> list[bytes]:
+        """What :meth:`fill` makes, as the pieces to join (to join once, later)."""
+        if len(self._holes) == 1:
+            return [self._texts[0], values[self._holes[0]], self._texts[1]]
+        out = [self._texts[0]]
+        for text, hole in zip(self._texts[1:], self._holes, strict=True):
+            out += (values[hole], text)
+        return out
 
 
 def check(env: Environment, name: str, personal: Sequence[str]) -> None:

@@ -106,7 +106,7 @@ def test_feed_matches_golden_file_and_is_valid_rss(
         email="ada@example.org",
         self_url=LINKS.feed,
         link=LINKS.manage,
-        digests=[digest],
+        items=[Renderer(settings).feed_items(digest)],
         updated=datetime(2026, 11, 20, 7, 0),
     )
     check_golden("feed.xml", xml.decode())
@@ -144,7 +144,7 @@ def test_markup_in_titles_and_abstracts_is_escaped_everywhere(settings: Settings
         email="ada@example.org",
         self_url=LINKS.feed,
         link=LINKS.manage,
-        digests=[digest],
+        items=[renderer.feed_items(digest)],
         updated=None,
     )
     assert b"<script>" not in xml

@@ -21,8 +21,11 @@ def test_tokens_are_what_a_plain_itsdangerous_signer_makes() -> None:
             payload = ".".join(f"{n:x}" for n in subject)
             assert tokens.make(purpose, *subject) == plain.sign(payload).decode()  # type: ignore[arg-type]
             assert plain.unsign(tokens.make(purpose, *subject)) == payload.encode()  # type: ignore[arg-type]
-    timed = TimestampSigner(SECRET, salt="digest.manage", digest_method=hashlib.sha256)
-    assert timed.unsign(tokens.make("manage", 7)) == b"7"
+    for purpose in ("manage", "confirm"):
+        timed = TimestampSigner(SECRET, salt=f"digest.{purpose}", digest_method=hashlib.sha256)
+        with time_machine.travel("2026-11-20 07:00:00Z", tick=False):
+            assert tokens.make(purpose, 7) == timed.sign("7").decode()  # type: ignore[arg-type]
+        assert timed.unsign(tokens.make(purpose, 7), max_age=60) == b"7"  # type: ignore[arg-type]
 
 
 def test_tokens_read_back_only_for_their_purpose_and_secret() -> None:
