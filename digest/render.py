@@ -29,7 +29,7 @@ from digest.templating import cut_abstract, environment, short_authors
 PERSONAL = ("index", "profile", "why", "score", "up", "down")
 PICKS = ("email/_pick.html", "email/_pick.txt")
 ITEM = ("pick",)
-_NUMBERS = [str(n).encode() for n in range(256)]
+_NUMBERS = [str(n).encode() for n in range(1001)]  # a profile picks at most 200 papers
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,15 +87,11 @@ class _Section:
             self.down_html,
         )
 
-    def values(self, n: int, why: str, score: bytes) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
-        """``PERSONAL`` values as they are (for plain text) and escaped (for HTML and
-        XML); usually one and the same tuple."""
-        number = _NUMBERS[n] if n < len(_NUMBERS) else str(n).encode()
-        plain = (number, self.profile, why.encode(), score, self.up, self.down)
-        if self.plain_is_html and _SPECIAL(why) is None:
-            return plain, plain
-        escaped = _escaped(why).encode()
-        return plain, (number, self.profile_html, escaped, score, self.up_html, self.down_html)
+    def escaped(self, n: int, why: str, score: bytes) -> tuple[bytes, ...]:
+        """``PERSONAL`` values escaped, for HTML and XML (the render loop makes the
+        plain ones, which serve for both whenever nothing needs escaping)."""
+        why_html = _escaped(why).encode()
+        return (_NUMBERS[n], self.profile_html, why_html, score, self.up_html, self.down_html)
 
 
 class _Picks:
@@ -202,22 +198,34 @@ class Renderer:
         html_out: list[bytes] = []
         text_out: list[bytes] = []
         item_parts: list[bytes] = []
+        known = self._picks.get
+        scores = self._scores.get
+        day = digest.day
         for section in digest.sections:
             if not section.papers:
                 continue
-            values = _Section(digest.links.feedback, section.profile).values
-            html_parts = []
-            text_parts = []
-            for n, pick in enumerate(section.papers, 1):
-                paper = self._picks.get(pick.paper.id) or self._paper(pick.paper)
-                score = self._scores.get(pick.score) or self._score(pick.score)
-                plain, escaped = values(n, pick.why, score)
-                body = paper.html.fill(escaped)
+            values = _Section(digest.links.feedback, section.profile)
+            profile, up, down = values.profile, values.up, values.down
+            plain_is_html = values.plain_is_html
+            html_parts: list[bytes] = []
+            text_parts: list[bytes] = []
+            # the loop that runs for every pick of every reader: kept flat on purpose
+            for n, (paper, score, why, _) in enumerate(section.papers, 1):
+                picks = known(paper.id) or self._paper(paper)
+                score_b = scores(score) or self._score(score)
+                plain = (_NUMBERS[n], profile, why.encode(), score_b, up, down)
+                escaped = (
+                    plain
+                    if plain_is_html and _SPECIAL(why) is None
+                    else values.escaped(n, why, score_b)
+                )
+                body = picks.html.fill(escaped)
                 html_parts.append(body)
                 if text:
-                    text_parts.append(paper.text.fill(plain))
+                    text_parts.append(picks.text.fill(plain))
                 if items:
-                    item_parts += self._item(pick.paper, digest.day).pieces((body,))
+                    item = picks.items.get(day) or self._item(paper, day)
+                    item_parts += item.pieces((body,))
             html_out.append(b"".join(html_parts))
             text_out.append(b"".join(text_parts))
         return html_out, text_out, item_parts

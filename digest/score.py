@@ -357,6 +357,9 @@ class Ranking:
     best_seed: np.ndarray
     keyword_bits: np.ndarray
     author_bits: np.ndarray
+    _said_in: dict[tuple[frozenset[str], tuple[str, ...]], dict[int, str]] = field(
+        default_factory=dict
+    )
 
     def __len__(self) -> int:
         return len(self.profiles)
@@ -369,7 +372,15 @@ class Ranking:
         profile = self.profiles[row]
         name = profile.name
         keywords = list(profile.keywords)[:63]
-        exact, prefixes = _wanted_categories(profile)
+        wanted = _wanted_categories(profile)
+        exact, prefixes = wanted
+        # what a paper's categories say for a set of wanted ones: many profiles want
+        # the same few, so each (set, paper) is worked out once per ranking
+        said_in = self._said_in.get(wanted)
+        if said_in is None:
+            said_in = (
+                {} if len(self._said_in) > _SAID_IN_SETS else self._said_in.setdefault(wanted, {})
+            )
         titles = self.seeds.short_titles() if self.seeds is not None else []
         papers = self.papers
         out = []
@@ -395,9 +406,12 @@ class Ranking:
             if au_bits:
                 reasons.append(_author_reason(paper, profile.authors[:63], au_bits))
             if exact or prefixes:
-                cats = [c for c in paper.categories if c in exact or c.startswith(prefixes)]
-                if cats:
-                    reasons.append("in " + ", ".join(cats[:2]))
+                found = said_in.get(col)
+                if found is None:
+                    cats = [c for c in paper.categories if c in exact or c.startswith(prefixes)]
+                    found = said_in[col] = "in " + ", ".join(cats[:2]) if cats else ""
+                if found:
+                    reasons.append(found)
             if best >= 0:
                 reasons.append(titles[best])
             why = " · ".join(reasons) if reasons else "similar to your interests"
@@ -544,6 +558,7 @@ def _short(title: str, limit: int = 60) -> str:
 
 
 _WHY_LIMIT = 160
+_SAID_IN_SETS = 4096
 
 
 def _author_reason(paper: Paper, authors: Sequence[str], bits: int) -> str:
