@@ -102,7 +102,7 @@ class _Picks:
     def __init__(self, html: Stencil, text: Stencil) -> None:
         self.html = html
         self.text = text
-        self.items: dict[date, Stencil] = {}
+        self.items: dict[date, tuple[bytes, bytes]] = {}
 
 
 class Renderer:
@@ -123,6 +123,10 @@ class Renderer:
         self._text = self.env.get_template("email/digest_email.txt")
         self._feed = self.env.get_template("feed.xml")
         self._picks: dict[str, _Picks] = {}
+        # a feed item wraps the pick: refuse one that does not print it once, now
+        sample = Paper(id="0000.00000", title="sample", url="https://example.org/")
+        context = {**self._context(sample), "guid": "digest:sample", "date": date.today()}
+        Stencil.render(self._feed_item, context, ITEM, self._markers).around()
         self._scores: dict[float, bytes] = {}
         self._days: dict[date, tuple[str, str]] = {}
 
@@ -150,7 +154,8 @@ class Renderer:
             )
         return found
 
-    def _item(self, paper: Paper, day: date) -> Stencil:
+    def _item(self, paper: Paper, day: date) -> tuple[bytes, bytes]:
+        """The paper's feed item for ``day``, as what comes before and after the pick."""
         picks = self._picks.get(paper.id) or self._paper(paper)
         found = picks.items.get(day)
         if found is None:
@@ -159,8 +164,8 @@ class Renderer:
                 "guid": f"digest:{day.isoformat()}:{paper.id}",
                 "date": day,
             }
-            found = Stencil.render(self._feed_item, context, ITEM, self._markers)
-            picks.items[day] = found
+            stencil = Stencil.render(self._feed_item, context, ITEM, self._markers)
+            found = picks.items[day] = stencil.around()
         return found
 
     def prepare(self, papers: Iterable[Paper], day: date | None = None) -> None:
@@ -192,11 +197,11 @@ class Renderer:
 
     def _fill(
         self, digest: Digest, *, text: bool, items: bool
-    ) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    ) -> tuple[list[list[bytes]], list[list[bytes]], list[bytes]]:
         """Each section's finished HTML picks and (if asked) text picks, and the feed
         items, whose description is the HTML pick."""
-        html_out: list[bytes] = []
-        text_out: list[bytes] = []
+        html_out: list[list[bytes]] = []
+        text_out: list[list[bytes]] = []
         item_parts: list[bytes] = []
         known = self._picks.get
         scores = self._scores.get
@@ -224,10 +229,10 @@ class Renderer:
                 if text:
                     text_parts.append(picks.text.fill(plain))
                 if items:
-                    item = picks.items.get(day) or self._item(paper, day)
-                    item_parts += item.pieces((body,))
-            html_out.append(b"".join(html_parts))
-            text_out.append(b"".join(text_parts))
+                    head, tail = picks.items.get(day) or self._item(paper, day)
+                    item_parts += (head, body, tail)
+            html_out.append(html_parts)
+            text_out.append(text_parts)
         return html_out, text_out, item_parts
 
     def render(self, digest: Digest, *, items: bool = False) -> Rendered:
@@ -287,7 +292,7 @@ class Renderer:
             "items": self._markers.mark(0),
         }
         page = self._feed.render(context)
-        return self._markers.splice(page, [b"".join(items)])
+        return self._markers.splice(page, [list(items)])
 
 
 __all__ = ["Email", "Rendered", "Renderer"]

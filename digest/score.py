@@ -155,21 +155,29 @@ def _learned(positive: np.ndarray, negative: np.ndarray, background: np.ndarray)
 def _phrase_matrix(texts: Sequence[str], phrases: Sequence[str]) -> sparse.csr_matrix:
     """Which texts contain which phrases (whole tokens, in order), as a 0/1 matrix.
 
-    Phrases are indexed by their first token, so each text is read once whatever the
-    number or length of phrases."""
-    by_first: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+    Phrases are indexed by their first token and length, so each text is read once,
+    with at most one look-up per token and phrase length, whatever the number of
+    phrases (100,000 profiles' keywords share many first words)."""
+    single: dict[str, int] = {}
+    by_first: dict[str, dict[int, dict[tuple[str, ...], int]]] = {}
     for col, phrase in enumerate(phrases):
         words = tuple(phrase.split())
-        by_first.setdefault(words[0], []).append((words, col))
+        if len(words) == 1:
+            single[words[0]] = col
+        else:
+            by_first.setdefault(words[0], {}).setdefault(len(words), {})[words] = col
     rows: list[int] = []
     cols: list[int] = []
     for row, text in enumerate(texts):
         tokens = _tokens(text)
-        found: set[int] = set()
+        found = {single[t] for t in tokens if t in single}
         for i, token in enumerate(tokens):
-            for words, col in by_first.get(token, ()):
-                if len(words) == 1 or tuple(tokens[i : i + len(words)]) == words:
-                    found.add(col)
+            lengths = by_first.get(token)
+            if lengths is not None:
+                for length, table in lengths.items():
+                    col = table.get(tuple(tokens[i : i + length]))
+                    if col is not None:
+                        found.add(col)
         rows.extend([row] * len(found))
         cols.extend(found)
     return sparse.csr_matrix(
@@ -510,7 +518,8 @@ def rank_batch(
         if seed_sims is not None and remap is not None:
             rows = seed_rows[start:stop]
             local = np.where(rows >= 0, remap[np.maximum(rows, 0)], 0)
-            sims = seed_sims[local[:, :, None], safe[:, None, :]]
+            # a flat take: twice as fast as the same gather by two index arrays
+            sims = seed_sims.ravel().take(local[:, :, None] * seed_sims.shape[1] + safe[:, None, :])
             sims[np.broadcast_to((rows < 0)[:, :, None], sims.shape)] = -np.inf
             best = np.take_along_axis(rows, sims.argmax(axis=1), axis=1)
             has_seed = np.asarray((rows >= 0).any(axis=1))[:, None]

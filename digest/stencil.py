@@ -41,12 +41,16 @@ class Markers:
         """``[text, n, text, n, …, text]``: the text between markers, and their numbers."""
         return self._split(rendered)
 
-    def splice(self, rendered: str, parts: Sequence[bytes]) -> bytes:
-        """``rendered`` as UTF-8, each marker ``n`` replaced by ``parts[n]``."""
+    def splice(self, rendered: str, parts: Sequence[Sequence[bytes]]) -> bytes:
+        """``rendered`` as UTF-8, each marker ``n`` replaced by the pieces ``parts[n]``
+        (joined here, once, with the rest)."""
         pieces = self.split(rendered)
-        out = [piece.encode() for piece in pieces]
-        for k in range(1, len(pieces), 2):
-            out[k] = parts[int(pieces[k])]
+        out: list[bytes] = []
+        for k, piece in enumerate(pieces):
+            if k % 2:
+                out += parts[int(piece)]
+            else:
+                out.append(piece.encode())
         return b"".join(out)
 
 
@@ -92,14 +96,13 @@ class Stencil:
         filled: bytes = self._fmt % self._take(values)
         return filled
 
-    def pieces(self, values: Sequence[bytes]) -> list[bytes]:
-        """What :meth:`fill` makes, as the pieces to join (to join once, later)."""
-        if len(self._holes) == 1:
-            return [self._texts[0], values[self._holes[0]], self._texts[1]]
-        out = [self._texts[0]]
-        for text, hole in zip(self._texts[1:], self._holes, strict=True):
-            out += (values[hole], text)
-        return out
+    def around(self) -> tuple[bytes, bytes]:
+        """What comes before and after the one hole of a stencil that has one."""
+        if len(self._holes) != 1:
+            raise TemplateError(
+                f"a feed item must print its pick exactly once, not {len(self._holes)} times"
+            )
+        return self._texts[0], self._texts[1]
 
 
 def check(env: Environment, name: str, personal: Sequence[str]) -> None:

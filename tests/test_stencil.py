@@ -131,3 +131,15 @@ def test_check_follows_includes_and_refuses_dynamic_ones() -> None:
     check(env, "b", PERSONAL)
     with pytest.raises(TemplateError, match="named at run time"):
         check(env, "a", PERSONAL)
+
+
+def test_a_feed_item_that_does_not_print_its_pick_once_is_refused(
+    tmp_path: Path, settings: Settings
+) -> None:
+    for source in ["<item>{{ paper.title }}</item>\n", "<item>{{ pick }}{{ pick }}</item>\n"]:
+        custom = override(tmp_path, settings, "_feed_item.xml", source)
+        with pytest.raises(TemplateError, match="exactly once"):
+            Renderer(custom)
+    custom = override(tmp_path, settings, "_feed_item.xml", "<item>{{ pick | upper }}</item>\n")
+    with pytest.raises(TemplateError, match="'pick' is a reader's own value"):
+        Renderer(custom)
