@@ -175,9 +175,9 @@ def _phrase_matrix(texts: Sequence[str], phrases: Sequence[str]) -> sparse.csr_m
             lengths = by_first.get(token)
             if lengths is not None:
                 for length, table in lengths.items():
-                    col = table.get(tuple(tokens[i : i + length]))
-                    if col is not None:
-                        found.add(col)
+                    hit = table.get(tuple(tokens[i : i + length]))
+                    if hit is not None:
+                        found.add(hit)
         rows.extend([row] * len(found))
         cols.extend(found)
     return sparse.csr_matrix(
