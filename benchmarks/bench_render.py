@@ -119,7 +119,7 @@ def one(i: int, stages: dict[str, float] | None = None) -> int:
     t2 = clock()
     rendered = renderer.render(digest, items=True)
     t3 = clock()
-    items = rendered.items or b""
+    items = rendered.items or []
     t4 = clock()
     message = STATE["letterhead"].message(
         to=digest.email,
@@ -131,7 +131,7 @@ def one(i: int, stages: dict[str, float] | None = None) -> int:
         message_id=f"<digest.{DAY}.{i}@example.org>",
     )
     t5 = clock()
-    size = len(message.as_bytes()) + len(items)
+    size = len(message.as_bytes()) + sum(map(len, items))
     t6 = clock()
     if stages is not None:
         for name, value in (

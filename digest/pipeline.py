@@ -494,7 +494,7 @@ def feed_xml(
     *,
     links: LinkMaker | None = None,
     renderer: Renderer | None = None,
-    fresh: Mapping[date, bytes] | None = None,
+    fresh: Mapping[date, list[bytes]] | None = None,
 ) -> tuple[bytes, datetime | None]:
     """The personal RSS feed as UTF-8 (last ``digest_history`` digests, newest first)
     and when it last changed (None before the first digest). ``fresh``: feed items
@@ -524,7 +524,7 @@ def write_feed(
     *,
     links: LinkMaker,
     renderer: Renderer,
-    fresh: Mapping[date, bytes] | None = None,
+    fresh: Mapping[date, list[bytes]] | None = None,
 ) -> Path | None:
     """Write the feed file a static web server can serve: ``feeds/<feed token>.rss``."""
     sub = store.subscriber(subscriber_id)

@@ -34,12 +34,13 @@ _NUMBERS = [str(n).encode() for n in range(1001)]  # a profile picks at most 200
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """One digest as UTF-8, ready to go into a message; with its feed items if asked."""
+    """One digest as UTF-8, ready to go into a message; with its feed items if asked
+    (as the pieces to join: they are joined once, into the reader's whole feed)."""
 
     subject: str
     html: bytes
     text: bytes
-    items: bytes | None = None
+    items: list[bytes] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +259,7 @@ class Renderer:
             subject=subject,
             html=self._markers.splice(self._html.render(context), html),
             text=self._markers.splice(self._text.render(context), text),
-            items=b"".join(item_parts) if items else None,
+            items=item_parts if items else None,
         )
 
     def email(self, digest: Digest) -> Email:
@@ -268,9 +269,9 @@ class Renderer:
 
     # the feed -------------------------------------------------------------------------
 
-    def feed_items(self, digest: Digest) -> bytes:
-        """The digest's papers as feed ``<item>`` elements, as UTF-8."""
-        return b"".join(self._fill(digest, text=False, items=True)[2])
+    def feed_items(self, digest: Digest) -> list[bytes]:
+        """The digest's papers as feed ``<item>`` elements, as UTF-8 pieces to join."""
+        return self._fill(digest, text=False, items=True)[2]
 
     def feed(
         self,
@@ -278,7 +279,7 @@ class Renderer:
         email: str,
         self_url: str,
         link: str,
-        items: Iterable[bytes],
+        items: Iterable[list[bytes]],
         updated: datetime | None,
     ) -> bytes:
         """RSS 2.0 as UTF-8 around ``items`` (each digest's :meth:`feed_items`, newest
@@ -292,7 +293,7 @@ class Renderer:
             "items": self._markers.mark(0),
         }
         page = self._feed.render(context)
-        return self._markers.splice(page, [list(items)])
+        return self._markers.splice(page, [[piece for pieces in items for piece in pieces]])
 
 
 __all__ = ["Email", "Rendered", "Renderer"]
