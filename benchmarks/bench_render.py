@@ -402,7 +402,8 @@ def main() -> None:
     )
     print(f"the day, wall                             {r['total_s']:7.2f}s")
     print(
-        f"peak memory, day process + workers: PSS {r['peak_pss_mb']:,.0f} MB, RSS {r['peak_rss_mb']:,.0f} MB (RSS counts shared pages in each process)"
+        f"peak memory, day process + workers: PSS {r['peak_pss_mb']:,.0f} MB, RSS {r['peak_rss_mb']:,.0f} MB "
+        f"(RSS counts shared pages in each process; sampling took {r['sampler_cpu_s']:.2f}s CPU)"
     )
     print(f"per-stage, one process, {r['sample']:,} digests ({r['sample_ms']:.3f} ms each):")
     for name, value in r["stages_ms"].items():
