@@ -107,6 +107,7 @@ class SmtpMailer:
             if self._conn is None:
                 self._conn = self._connect()
             # 8bit bodies need the server's 8BITMIME; without it they go quoted-printable
+            self._conn.ehlo_or_helo_if_needed()
             eight_bit = self._conn.has_extn("8bitmime")
             refused = self._conn.sendmail(
                 message.sender,

@@ -18,7 +18,7 @@ import email
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -43,6 +43,8 @@ REPLIES = {
 class Envelope:
     mail_from: str
     rcpt_tos: tuple[str, ...]
+    mail_options: tuple[str, ...] = ()
+    raw: bytes = b""
 
 
 @dataclass
@@ -70,11 +72,13 @@ class SmtpServer:
         self.refused.append(reply)
         return reply
 
-    def record(self, mail_from: str, rcpt_tos: list[str], data: bytes) -> None:
+    def record(
+        self, mail_from: str, rcpt_tos: list[str], data: bytes, options: Sequence[str] = ()
+    ) -> None:
         message = email.message_from_bytes(data, policy=policy.default)
         assert isinstance(message, EmailMessage)
         with self._lock:
-            self.envelopes.append(Envelope(mail_from, tuple(rcpt_tos)))
+            self.envelopes.append(Envelope(mail_from, tuple(rcpt_tos), tuple(options), data))
             self.messages.append(message)
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
@@ -116,7 +120,9 @@ class _Handler:
         data = envelope.original_content or envelope.content
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogateescape")
-        self.server.record(envelope.mail_from, list(envelope.rcpt_tos), data)
+        self.server.record(
+            envelope.mail_from, list(envelope.rcpt_tos), data, list(envelope.mail_options)
+        )
         return "250 Message accepted for delivery"
 
 
@@ -128,9 +134,25 @@ def _free_port(host: str) -> int:
 
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpServer]:
+    yield from serve(eight_bit=True)
+
+
+@pytest.fixture
+def smtp_server_7bit() -> Iterator[SmtpServer]:
+    """A server that does not offer 8BITMIME (it decodes what it gets as ASCII)."""
+    yield from serve(eight_bit=False)
+
+
+def serve(*, eight_bit: bool) -> Iterator[SmtpServer]:
     host = "127.0.0.1"
     server = SmtpServer(host=host, port=_free_port(host))
-    controller = Controller(_Handler(server), hostname=host, port=server.port, enable_SMTPUTF8=True)
+    controller = Controller(
+        _Handler(server),
+        hostname=host,
+        port=server.port,
+        enable_SMTPUTF8=eight_bit,
+        decode_data=not eight_bit,
+    )
     controller.start()
     try:
         yield server

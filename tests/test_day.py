@@ -122,6 +122,31 @@ def test_a_day_sends_one_well_formed_message_per_reader(
         assert len(feedback) == 2 * len(titles)
         assert len({u.split("/fb/")[1].split("/")[0] for u in feedback}) == 1
         assert "style=" in html and "<style>" in html and "@media" in html
+    # on the wire: CRLF only, UTF-8 bodies as they are (the server offers 8BITMIME)
+    for envelope in smtp_server.envelopes:
+        assert not envelope.raw.isascii()
+        assert b"\n" not in envelope.raw.replace(
+            b"\r\n", b""
+        ) and b"\r" not in envelope.raw.replace(b"\r\n", b"")
+        assert b"Content-Transfer-Encoding: 8bit" in envelope.raw
+
+
+def test_a_server_without_8bitmime_gets_quoted_printable(
+    day_store: Store, smtp_settings: Settings, smtp_server_7bit: SmtpServer
+) -> None:
+    settings = smtp_settings.model_copy(
+        update={"smtp": smtp_settings.smtp.model_copy(update={"port": smtp_server_7bit.port})}
+    )
+    report = run(day_store, settings)
+    assert report.sent == 4 and not report.failed
+    for envelope, message in zip(
+        smtp_server_7bit.envelopes, smtp_server_7bit.messages, strict=True
+    ):
+        assert "BODY=8BITMIME" not in envelope.mail_options  # it would be refused
+        assert envelope.raw.isascii()
+        html = message.get_body(("html",))
+        assert html["Content-Transfer-Encoding"] == "quoted-printable"
+        assert "Why: " in html.get_content() and "·" in html.get_content()
 
 
 def test_rerunning_the_day_sends_nothing_new(
