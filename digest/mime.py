@@ -183,9 +183,6 @@ class Message:
         data = b"".join(out)
         return data if linesep == b"\n" else data.replace(b"\n", linesep)
 
-    def is_ascii(self) -> bool:
-        return self.text.isascii() and (self.html is None or self.html.isascii())
-
 
 class Letterhead:
     """The headers every message of one run shares, encoded once; :meth:`message`

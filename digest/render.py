@@ -11,6 +11,7 @@ renders and a ``%`` per pick and part, whatever the templates hold.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 
-from jinja2 import Environment, Template
+from jinja2 import Environment, Template, TemplateError
 from markupsafe import Markup, escape
 
 from digest.models import Digest, Paper
@@ -106,6 +107,35 @@ class _Picks:
         self.items: dict[date, tuple[bytes, bytes]] = {}
 
 
+def _context(paper: Paper) -> dict[str, Any]:
+    """What a pick template knows of its paper."""
+    return {
+        "paper": paper,
+        "abstract": cut_abstract(paper.abstract),
+        "authors": short_authors(paper.authors),
+    }
+
+
+def _item_context(paper: Paper, day: date) -> dict[str, Any]:
+    return {**_context(paper), "guid": f"digest:{day.isoformat()}:{paper.id}", "date": day}
+
+
+@functools.lru_cache(maxsize=8)
+def _verify(env: Environment) -> None:
+    """Refuse, once per template environment, pick templates that do more with a
+    reader's values than print them, and a feed item that does not print its pick
+    exactly once (tried on a sample paper)."""
+    for name in PICKS:
+        check(env, name, PERSONAL)
+    check(env, "_feed_item.xml", ITEM)
+    sample = Paper(id="0000.00000", title="sample", url="https://example.org/")
+    item = env.get_template("_feed_item.xml")
+    try:
+        Stencil.render(item, _item_context(sample, date(2000, 1, 1)), ITEM, Markers()).around()
+    except ValueError as exc:
+        raise TemplateError(f"template '_feed_item.xml' must print {{{{ pick }}}}: {exc}") from exc
+
+
 class Renderer:
     """Renders digests and feeds for one run. It keeps each paper's rendered picks, so
     build one per run (or per request), not one per reader."""
@@ -113,9 +143,7 @@ class Renderer:
     def __init__(self, settings: Settings, env: Environment | None = None) -> None:
         self.settings = settings
         self.env = env or environment(settings)
-        for name in PICKS:
-            check(self.env, name, PERSONAL)
-        check(self.env, "_feed_item.xml", ITEM)
+        _verify(self.env)
         self._markers = Markers()
         self._pick_html = self.env.get_template("email/_pick.html")
         self._pick_text = self.env.get_template("email/_pick.txt")
@@ -124,21 +152,11 @@ class Renderer:
         self._text = self.env.get_template("email/digest_email.txt")
         self._feed = self.env.get_template("feed.xml")
         self._picks: dict[str, _Picks] = {}
-        # a feed item wraps the pick: refuse one that does not print it once, now
-        sample = Paper(id="0000.00000", title="sample", url="https://example.org/")
-        context = {**self._context(sample), "guid": "digest:sample", "date": date.today()}
-        Stencil.render(self._feed_item, context, ITEM, self._markers).around()
         self._scores: dict[float, bytes] = {}
         self._days: dict[date, tuple[str, str]] = {}
 
     # picks -------------------------------------------------------------------------
 
-    def _context(self, paper: Paper) -> dict[str, Any]:
-        return {
-            "paper": paper,
-            "abstract": cut_abstract(paper.abstract),
-            "authors": short_authors(paper.authors),
-        }
 
     def _stencil(self, template: Template, paper: Paper, context: dict[str, Any]) -> Stencil:
         paper_id = Markup(quote(paper.id, safe=""))
@@ -148,7 +166,7 @@ class Renderer:
     def _paper(self, paper: Paper) -> _Picks:
         found = self._picks.get(paper.id)
         if found is None:
-            context = self._context(paper)
+            context = _context(paper)
             found = self._picks[paper.id] = _Picks(
                 self._stencil(self._pick_html, paper, context),
                 self._stencil(self._pick_text, paper, context),
@@ -160,11 +178,7 @@ class Renderer:
         picks = self._picks.get(paper.id) or self._paper(paper)
         found = picks.items.get(day)
         if found is None:
-            context = {
-                **self._context(paper),
-                "guid": f"digest:{day.isoformat()}:{paper.id}",
-                "date": day,
-            }
+            context = _item_context(paper, day)
             stencil = Stencil.render(self._feed_item, context, ITEM, self._markers)
             found = picks.items[day] = stencil.around()
         return found

@@ -102,9 +102,7 @@ class Stencil:
     def around(self) -> tuple[bytes, bytes]:
         """What comes before and after the one hole of a stencil that has one."""
         if len(self._holes) != 1:
-            raise TemplateError(
-                f"a feed item must print its pick exactly once, not {len(self._holes)} times"
-            )
+            raise ValueError(f"the hole is printed {len(self._holes)} times, not exactly once")
         return self._texts[0], self._texts[1]
 
 
