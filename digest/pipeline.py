@@ -354,7 +354,7 @@ def write(
                 path = write_feed(
                     store,
                     settings,
-                    sub.id,
+                    sub,
                     links=links,
                     renderer=renderer,
                     fresh={delivery.day: fresh},
@@ -490,7 +490,7 @@ def feed_digests(
 def feed_xml(
     store: Store,
     settings: Settings,
-    subscriber_id: int,
+    sub: Subscriber,
     *,
     links: LinkMaker | None = None,
     renderer: Renderer | None = None,
@@ -501,14 +501,11 @@ def feed_xml(
     already rendered, by digest day."""
     links = links or link_maker(settings)
     renderer = renderer or Renderer(settings)
-    sub = store.subscriber(subscriber_id)
-    if sub is None:
-        raise LookupError(subscriber_id)
     digests, updated = feed_digests(store, sub, settings, links)
     fresh = fresh or {}
     xml = renderer.feed(
         email=sub.email,
-        self_url=links.feed(subscriber_id),
+        self_url=links.feed(sub.id),
         # the site, not a manage link: feeds are cached and shared, manage links expire
         link=settings.web.base_url,
         items=[fresh.get(d.day) or renderer.feed_items(d) for d in digests],
@@ -520,20 +517,19 @@ def feed_xml(
 def write_feed(
     store: Store,
     settings: Settings,
-    subscriber_id: int,
+    sub: Subscriber,
     *,
     links: LinkMaker,
     renderer: Renderer,
     fresh: Mapping[date, list[bytes]] | None = None,
 ) -> Path | None:
     """Write the feed file a static web server can serve: ``feeds/<feed token>.rss``."""
-    sub = store.subscriber(subscriber_id)
-    if sub is None or "rss" not in sub.channels:
+    if "rss" not in sub.channels:
         return None
-    xml, _ = feed_xml(store, settings, subscriber_id, links=links, renderer=renderer, fresh=fresh)
+    xml, _ = feed_xml(store, settings, sub, links=links, renderer=renderer, fresh=fresh)
     folder = settings.data_dir / "feeds"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / links.feed(subscriber_id).rsplit("/", 1)[-1]
+    path = folder / links.feed(sub.id).rsplit("/", 1)[-1]
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(xml)
     tmp.replace(path)

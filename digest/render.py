@@ -157,7 +157,6 @@ class Renderer:
 
     # picks -------------------------------------------------------------------------
 
-
     def _stencil(self, template: Template, paper: Paper, context: dict[str, Any]) -> Stencil:
         paper_id = Markup(quote(paper.id, safe=""))
         tails = {"up": paper_id, "down": paper_id}

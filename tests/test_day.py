@@ -293,7 +293,7 @@ def test_rss_only_readers_get_a_feed_and_no_email(
     report = run(day_store, smtp_settings)
     assert report.sent == 3 and report.feed_only == 1
     assert "bob@example.org" not in {m["To"].addresses[0].addr_spec for m in smtp_server.messages}
-    xml, updated = pipeline.feed_xml(day_store, smtp_settings, sub.id)
+    xml, updated = pipeline.feed_xml(day_store, smtp_settings, sub)
     parsed = feedparser.parse(xml)
     assert parsed.bozo == 0 and len(parsed.entries) == 4 and updated is not None
 

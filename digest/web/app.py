@@ -408,7 +408,7 @@ class Web:
         sub = self.subscriber_for("feed", token)
         if sub.status == "unsubscribed":
             return Response(status_code=410)
-        body, modified = pipeline.feed_xml(self.store, self.settings, sub.id)
+        body, modified = pipeline.feed_xml(self.store, self.settings, sub)
         headers = {
             "ETag": f'"{hashlib.sha256(body).hexdigest()[:32]}"',
             "Cache-Control": "private, max-age=900",
