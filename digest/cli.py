@@ -17,10 +17,16 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from digest import pipeline, rank
+from digest import accounts, rank
 from digest.collect import CollectReport
+from digest.day import demo as demos
+from digest.day import preview as previews
+from digest.day import sources as day_sources
+from digest.day.run import DayReport, run_day
+from digest.day.shard import MissingSecret, link_maker, open_store
+from digest.day.vectors import refit
 from digest.models import SourceReport
-from digest.profiles import ProfileFileError, dump_subscriber_file, load_subscriber_file
+from digest.profiles import ProfileFileError, dump_subscriber_file, load_subscribers
 from digest.resources import shipped
 from digest.settings import DEFAULT_CONFIG, Settings, load_settings
 from digest.sources.formats import FORMATS
@@ -72,7 +78,7 @@ def init(settings: Settings) -> None:
 
         digest init
     """
-    store = pipeline.open_store(settings)
+    store = open_store(settings)
     store.close()
     click.echo(f"database ready: {settings.db_url}")
     if not DEFAULT_CONFIG.exists():
@@ -118,16 +124,18 @@ def collect_command(
         digest collect ../feeds/cs.rdf https://export.arxiv.org/rss/cs.LG --format feed
     """
     if locations:
-        configs = pipeline.adhoc_sources(locations, format_)
+        configs = day_sources.adhoc_sources(locations, format_)
     elif samples:
-        configs = pipeline.sample_sources()
+        configs = day_sources.sample_sources()
     else:
         configs = settings.sources
     if not configs:
         raise click.UsageError("no sources: add [[sources]] to the config, or give PATH_OR_URL")
-    store = pipeline.open_store(settings)
+    store = open_store(settings)
     try:
         report = _collect_with_progress(store, settings, configs)
+        if report.batch.size and refit(store, now=utcnow()) is not None:
+            console.print("refitted the text model and rebuilt every profile's vectors")
     finally:
         store.close()
     _print_collect(report)
@@ -143,7 +151,9 @@ def _collect_with_progress(store: Any, settings: Settings, configs: list[Any]) -
         def advance(report: SourceReport) -> None:
             progress.advance(task)
 
-        return pipeline.collect_sources(store, settings, configs, now=utcnow(), on_source=advance)
+        return day_sources.collect_sources(
+            store, settings, configs, now=utcnow(), on_source=advance
+        )
 
 
 def _print_collect(report: CollectReport) -> None:
@@ -176,7 +186,7 @@ def papers_command(
 
     digest papers --batch 3 --json | jq .title
     """
-    store = pipeline.open_store(settings)
+    store = open_store(settings)
     try:
         found = store.papers(batch_id=batch_id, limit=limit)
     finally:
@@ -227,26 +237,35 @@ def profile_group() -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @with_settings
 def profile_import(settings: Settings, files: tuple[Path, ...]) -> None:
-    """Store the subscriber and profiles of each FILE (replacing their profiles).
+    """Store the subscribers and profiles of each FILE (replacing their profiles).
 
-    A subscriber imported this way is active. A bad file changes nothing and names
-    the file, the field and the reason.
+    \b
+    A FILE is one subscriber's TOML file, or many subscribers as JSON Lines (.jsonl,
+    one subscriber file as a JSON object per line). Subscribers imported this way are
+    active. A bad file changes nothing and names the file, the line, the field and
+    the reason.
 
+    \b
         digest profile import config/profiles/*.toml
+        digest profile import readers.jsonl
     """
     loaded = []
     for path in files:
         try:
-            loaded.append(load_subscriber_file(path))
+            loaded += load_subscribers(path)
         except ProfileFileError as exc:
             raise click.ClickException(str(exc)) from exc
-    store = pipeline.open_store(settings)
+    store = open_store(settings)
     try:
-        for sub in loaded:
-            pipeline.import_subscriber(store, sub, now=utcnow())
-            click.echo(f"imported {sub.email}: {len(sub.profiles)} profile(s)")
+        count = accounts.import_subscribers(store, loaded, now=utcnow())
     finally:
         store.close()
+    if len(loaded) <= 20:
+        for sub in loaded:
+            click.echo(f"imported {sub.email}: {len(sub.profiles)} profile(s)")
+    else:
+        profiles = sum(len(s.profiles) for s in loaded)
+        click.echo(f"imported {count} subscribers, {profiles} profiles")
 
 
 @profile_group.command("export")
@@ -257,9 +276,9 @@ def profile_export(settings: Settings, email: str) -> None:
 
     digest profile export ada@example.org > config/profiles/ada.toml
     """
-    store = pipeline.open_store(settings)
+    store = open_store(settings)
     try:
-        sub = pipeline.export_subscriber(store, email)
+        sub = accounts.export_subscriber(store, email)
     finally:
         store.close()
     if sub is None:
@@ -267,20 +286,66 @@ def profile_export(settings: Settings, email: str) -> None:
     click.echo(dump_subscriber_file(sub), nl=False)
 
 
-def _print_day(report: pipeline.DayReport) -> None:
+def _print_day(report: DayReport, *, verbose: bool = False) -> None:
     if report.collected is not None:
         _print_collect(report.collected)
-    verb = "would send" if report.dry_run else "sent"
-    sent = len(report.previews) if report.dry_run else report.sent
+    w = report.written
+    if report.dry_run:
+        click.echo(f"due: {report.due} · would send: {len(report.previews)}")
+        for email, digest in report.previews.items():
+            click.echo(f"  {email}: {digest.size} papers")
+            if verbose:
+                for section in digest.sections:
+                    for sp in section.papers:
+                        click.echo(f"    [{section.profile}] {sp.paper.title[:70]} — {sp.why}")
+        return
     click.echo(
-        f"due: {report.due} · {verb}: {sent} · empty: {report.empty} · "
-        f"rss only: {report.feed_only} · deferred: {len(report.deferred)} · "
-        f"failed: {len(report.failed)} · feeds written: {len(report.feeds)}"
+        f"due: {report.due} · sent: {w.sent} · empty: {w.empty} · rss only: {w.feed_only} · "
+        f"deferred: {len(w.deferred)} · failed: {len(w.failed)} · feeds written: {w.feeds}"
     )
+    if report.plan.owed > report.plan.planned:
+        click.echo(f"finished {report.plan.owed - report.plan.planned} left owed by earlier runs")
+    if report.plan.rebuilt:
+        click.echo(f"built the missing profile vectors of {report.plan.rebuilt} readers")
+    if verbose and w.claimed:
+        stages = " · ".join(f"{k} {v:.1f}s" for k, v in sorted(w.seconds.items()))
+        click.echo(
+            f"{w.shards} shards on {report.workers} worker(s); plan "
+            f"{report.seconds.get('plan', 0):.1f}s, write {report.seconds.get('write', 0):.1f}s "
+            f"(worker time: {stages})"
+        )
     for email, reason in report.deferred:
         console.print(f"[yellow]deferred {email}: {reason}")
     for email, reason in report.failed:
         console.print(f"[red]failed {email}: {reason}")
+    if report.aborted:
+        console.print(f"[red]{report.aborted}")
+
+
+def _day_with_progress(store: Any, settings: Settings, **kwargs: Any) -> DayReport:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} digests · {task.fields[rate]}/s"),
+        TextColumn("· {task.fields[shards]} shards done ·"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("the day", total=None, rate="0", shards=0)
+        started: list[float] = []
+
+        def progress(done: int, total: int, shards: int) -> None:
+            import time
+
+            now = time.perf_counter()
+            if not started:
+                started.append(now)
+            rate = done / max(now - started[0], 1e-9)
+            bar.update(task, completed=done, total=total, rate=f"{rate:,.0f}", shards=shards)
+
+        return run_day(store, settings, progress=progress, **kwargs)
 
 
 @main.command("run")
@@ -291,23 +356,36 @@ def _print_day(report: pipeline.DayReport) -> None:
     default=None,
     help="Send the digests of this local day now, whatever the send hour.",
 )
-@click.option("--dry-run", is_flag=True, help="Decide and render, send and record nothing.")
+@click.option("--dry-run", is_flag=True, help="Decide what each reader would get; write nothing.")
 @click.option("--only", metavar="EMAIL", default=None, help="Only this subscriber.")
 @click.option("--no-collect", is_flag=True, help="Skip collecting the configured sources.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: cores)."
+)
+@click.option("--verbose", "-v", is_flag=True, help="Who got what, and where the time went.")
 @with_settings
 def run_command(
-    settings: Settings, day: datetime | None, dry_run: bool, only: str | None, no_collect: bool
+    settings: Settings,
+    day: datetime | None,
+    dry_run: bool,
+    only: str | None,
+    no_collect: bool,
+    workers: int | None,
+    verbose: bool,
 ) -> None:
-    """The day's job: collect → score → render → deliver, for every subscriber due.
+    """The day's job: collect → plan → shards (score, render, deliver), for every
+    reader due.
 
-    Rerunning sends nothing twice. Exits 1 if a source or a delivery failed.
+    Rerunning sends nothing twice, and finishes what a crashed run left. Exits 1 if
+    a source or a delivery failed, or if every delivery was deferred.
 
+    \b
         digest run
         digest run --date 2026-11-20 --only ada@example.org --dry-run
     """
-    store = pipeline.open_store(settings)
+    store = open_store(settings)
     try:
-        report = pipeline.run_day(
+        report = _day_with_progress(
             store,
             settings,
             now=utcnow(),
@@ -315,12 +393,13 @@ def run_command(
             only=only,
             dry_run=dry_run,
             collect_first=not no_collect,
+            workers=workers,
         )
-    except pipeline.MissingSecret as exc:
+    except MissingSecret as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         store.close()
-    _print_day(report)
+    _print_day(report, verbose=verbose)
     sys.exit(0 if report.ok else 1)
 
 
@@ -338,10 +417,10 @@ def preview_command(settings: Settings, email: str, out: Path | None) -> None:
 
     digest preview ada@example.org --out /tmp/ada.html
     """
-    store = pipeline.open_store(settings)
+    store = open_store(settings)
     try:
-        html = pipeline.preview(store, settings, email, now=utcnow())
-    except pipeline.MissingSecret as exc:
+        html = previews.preview(store, settings, email, now=utcnow())
+    except MissingSecret as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         store.close()
@@ -365,7 +444,7 @@ def schedule_command(settings: Settings) -> None:
 
     from digest.schedule import configure
 
-    pipeline.link_maker(settings)  # refuse to start without a secret
+    link_maker(settings)  # refuse to start without a secret
     scheduler = BlockingScheduler()
     configure(scheduler, settings, None)
     click.echo("scheduler running; Ctrl-C to stop")
@@ -404,11 +483,11 @@ def demo_command(folder: Path | None) -> None:
 
         digest demo
     """
-    report = pipeline.demo(folder, now=utcnow(), on_source=None)
+    report = demos.demo(folder, now=utcnow(), on_source=None)
     _print_day(report.day)
     click.echo(f"\ndata folder:     {report.data_dir}")
     click.echo(f"Maildir outbox:  {report.outbox}  ({report.messages} messages in new/)")
-    for path in report.day.feeds:
+    for path in report.feeds:
         click.echo(f"RSS feed:        {path}")
     click.echo(f"HTML preview:    {report.preview}")
     click.echo(f"\nopen the preview: python -m webbrowser file://{report.preview.resolve()}")

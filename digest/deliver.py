@@ -7,8 +7,10 @@ connection) or :class:`PermanentFailure` (SMTP 5xx: record the server's reply, m
 
 from __future__ import annotations
 
-import mailbox
+import os
+import re
 import smtplib
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -19,6 +21,8 @@ from typing import Protocol, Self
 
 from digest.mime import Message
 from digest.settings import MailSettings, Settings, SmtpSettings
+
+_HOST = socket.gethostname().replace("/", "_").replace(":", "_")
 
 
 class SendError(Exception):
@@ -44,25 +48,50 @@ class Mailer(Protocol):
 
 
 class MaildirMailer:
-    """Writes each message into a local Maildir folder (``new/``), atomically."""
+    """Writes each message into a local Maildir folder (``new/``), atomically, under a
+    name made from its Message-ID: delivering a message again replaces the first
+    copy, so a rerun after a crash never leaves two. One write and one rename a
+    message, whatever the folder holds."""
+
+    idempotent = True
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._box: mailbox.Maildir | None = None
 
     def __enter__(self) -> Self:
-        self._box = mailbox.Maildir(self.path, create=True)
+        for sub in ("tmp", "new", "cur"):
+            (self.path / sub).mkdir(parents=True, exist_ok=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._box = None
+        pass
 
     def send(self, message: Message) -> None:
-        box = self._box or mailbox.Maildir(self.path, create=True)
+        name = _maildir_name(message.message_id)
+        tmp = self.path / "tmp" / name
         try:
-            box.add(message.as_bytes(linesep=b"\n"))
+            with open(tmp, "wb") as out:
+                out.write(message.as_bytes(linesep=b"\n"))
+            os.replace(tmp, self.path / "new" / name)
+        except FileNotFoundError:
+            self.__enter__()  # the folder was removed under us: make it again, once
+            try:
+                with open(tmp, "wb") as out:
+                    out.write(message.as_bytes(linesep=b"\n"))
+                os.replace(tmp, self.path / "new" / name)
+            except OSError as exc:
+                raise TemporaryFailure(f"cannot write to {self.path}: {exc}") from exc
         except OSError as exc:
             raise TemporaryFailure(f"cannot write to {self.path}: {exc}") from exc
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@=+-]")
+
+
+def _maildir_name(message_id: str) -> str:
+    """A file name that is unique per Message-ID and safe in every Maildir reader (no
+    slash, no colon)."""
+    return _UNSAFE.sub("_", message_id.strip("<>")) + "." + _HOST
 
 
 class SmtpMailer:
@@ -117,6 +146,10 @@ class SmtpMailer:
             )
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()))
+            if code == 421:  # smtplib has closed the connection: open a new one next time
+                self._drop()
+            else:
+                self._reset()
             raise _failure(code, reply) from exc
         except smtplib.SMTPResponseException as exc:
             if exc.smtp_code in (421,) or isinstance(exc, smtplib.SMTPServerDisconnected):

@@ -6,6 +6,7 @@ A subscriber file holds the address, delivery preferences and ``[[profiles]]``; 
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +17,11 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from digest.models import Profile
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 class ProfileFileError(ValueError):
@@ -44,7 +50,7 @@ class SubscriberFile(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        if value not in available_timezones() and value != "UTC":
+        if value != "UTC" and value not in _zones():
             raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Paris)")
         return value
 
@@ -93,6 +99,28 @@ def load_subscriber_file(path: Path) -> SubscriberFile:
         return SubscriberFile.model_validate(_read(path))
     except ValidationError as exc:
         raise _invalid(path, exc) from exc
+
+
+def load_subscribers(path: Path) -> list[SubscriberFile]:
+    """A subscriber file (TOML), or many subscribers as JSON Lines (``.jsonl``: one
+    subscriber file's content as a JSON object per line), for bulk loads."""
+    if path.suffix != ".jsonl":
+        return [load_subscriber_file(path)]
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError as exc:
+        raise ProfileFileError(f"{path}: file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise ProfileFileError(f"{path}: not UTF-8: {exc}") from exc
+    found = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            found.append(SubscriberFile.model_validate_json(line))
+        except ValidationError as exc:
+            raise _invalid(Path(f"{path}:{number}"), exc) from exc
+    return found
 
 
 def load_profile_file(path: Path) -> Profile:

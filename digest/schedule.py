@@ -1,4 +1,4 @@
-"""APScheduler wiring only: when to collect, when to deliver. The work is in pipeline.
+"""APScheduler wiring only: when to collect, when to deliver. The work is in ``digest.day``.
 
 Jobs live in the same database (``apscheduler_jobs``), with fixed ids and
 ``replace_existing`` so restarts never duplicate them. Delivery runs at the top of
@@ -56,12 +56,12 @@ def _settings(config_file: str | None) -> Settings:
 
 
 def collect_job(config_file: str | None) -> None:
-    from digest import pipeline
+    from digest.day.run import scheduled_collect
 
-    pipeline.scheduled_collect(_settings(config_file))
+    scheduled_collect(_settings(config_file))
 
 
 def deliver_job(config_file: str | None) -> None:
-    from digest import pipeline
+    from digest.day.run import scheduled_deliver
 
-    pipeline.scheduled_deliver(_settings(config_file))
+    scheduled_deliver(_settings(config_file))

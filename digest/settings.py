@@ -95,6 +95,31 @@ class ScheduleSettings(BaseModel):
     )
 
 
+class DaySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Processes that run the day's shards (default: one per core).",
+    )
+    shard_size: int = Field(
+        default=2000, ge=1, description="Readers per shard: a worker's memory grows with it."
+    )
+    claim_lease: int = Field(
+        default=1800,
+        ge=1,
+        description="Seconds a claim on a reader's digest holds before another process "
+        "may take it over (at once if its owner is a dead process on this host).",
+    )
+    resume_days: int = Field(
+        default=7,
+        ge=0,
+        description="How many days back a run still finishes digests left owed by a "
+        "crash or a deferral.",
+    )
+
+
 class WebSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -150,6 +175,7 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = Field(
         default_factory=ScheduleSettings, description="The long-running scheduler."
     )
+    day: DaySettings = Field(default_factory=DaySettings, description="The daily run.")
     web: WebSettings = Field(default_factory=WebSettings, description="The subscribers' web app.")
 
     @classmethod

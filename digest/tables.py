@@ -7,7 +7,6 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
-    Float,
     ForeignKey,
     Index,
     Integer,
@@ -108,6 +107,7 @@ profiles = Table(
     Column("position", Integer, nullable=False, default=0),
     Column("data", JSON, nullable=False),
     Column("vector", LargeBinary),
+    Column("vector_model", String(40)),
     Column("updated_at", DateTime, nullable=False),
     UniqueConstraint("subscriber_id", "name", name="uq_profiles_subscriber_name"),
 )
@@ -128,6 +128,9 @@ deliveries = Table(
     Column("error", Text),
     Column("message_id", String(300)),
     Column("batch_id", Integer),
+    Column("after_batch_id", Integer),
+    Column("owner", String(200)),
+    Column("items", LargeBinary),
     Column("claimed_at", DateTime),
     Column("sent_at", DateTime),
     Column("created_at", DateTime, nullable=False),
@@ -136,28 +139,19 @@ deliveries = Table(
     Index("ix_deliveries_day_status", "day", "status"),
 )
 
-digest_items = Table(
-    "digest_items",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column(
-        "delivery_id",
-        Integer,
-        ForeignKey("deliveries.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
-    Column("position", Integer, nullable=False),
-    Column("profile", String(100), nullable=False),
-    Column("paper_id", String(300), nullable=False),
-    Column("score", Float, nullable=False),
-    Column("why", Text, nullable=False),
-)
-
 blobs = Table(
     "blobs",
     metadata,
     Column("key", String(100), primary_key=True),
     Column("data", LargeBinary, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+)
+
+embeddings = Table(
+    "embeddings",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("model", String(40), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("vector", LargeBinary, nullable=False),
 )

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from digest.pipeline import collect_sources
+from digest.day.sources import collect_sources
+from digest.day.vectors import refit
 from digest.settings import Settings, SourceSettings, load_settings
 from digest.store import Store
 from digest.web import create_app
@@ -59,6 +60,7 @@ def server(tmp_path: Path, smtp_server: SmtpServer) -> Iterator[Running]:
     )
     store = Store.open(settings.db_url)
     collect_sources(store, settings, [SourceSettings(name="batch", location=str(BATCH))], now=NOW)
+    refit(store, now=NOW)
     app = create_app(settings, store=store, clock=lambda: NOW)
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, daemon=True)

@@ -10,13 +10,17 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from digest import pipeline
+from digest.day.feeds import feed_xml
+from digest.day.plan import find_due, plan_day
+from digest.day.run import DayReport, run_day
+from digest.day.shard import link_maker, open_store
+from digest.day.sources import collect_sources
 from digest.mime import Message
 from digest.models import Keyword, Profile
 from digest.settings import Settings, SourceSettings, load_settings
 from digest.sources.formats import parse
 from digest.store import Store
-from digest.store.ledger import FAILED, SENDING, SENT
+from digest.store.ledger import CANCELLED, FAILED, SENDING, SENT
 from digest.textmodel import TextModel
 from tests.conftest import FIXTURES, NOW
 from tests.smtp_server import SmtpServer
@@ -58,11 +62,11 @@ def model_blob() -> bytes:
 
 @pytest.fixture
 def day_store(smtp_settings: Settings, model_blob: bytes) -> Iterator[Store]:
-    store = pipeline.open_store(smtp_settings)
-    pipeline.collect_sources(
+    store = open_store(smtp_settings)
+    collect_sources(
         store, smtp_settings, [SourceSettings(name="batch", location=str(BATCH))], now=NOW
     )
-    store.put_blob(pipeline.MODEL_KEY, model_blob, now=NOW)
+    store.put_model(model_blob, now=NOW)
     for email, profile in READERS.items():
         sub = store.add_subscriber(email, now=NOW, status="active", send_hour=6)
         store.save_profiles(sub.id, [profile], now=NOW)
@@ -74,9 +78,10 @@ def no_sleep(_: float) -> None:
     pass
 
 
-def run(store: Store, settings: Settings, **kw: object) -> pipeline.DayReport:
+def run(store: Store, settings: Settings, **kw: object) -> DayReport:
     kw.setdefault("now", NOW)
-    return pipeline.run_day(store, settings, sleep=no_sleep, **kw)  # type: ignore[arg-type]
+    kw.setdefault("workers", 1)
+    return run_day(store, settings, sleep=no_sleep, **kw)  # type: ignore[arg-type]
 
 
 def links_in(text: str) -> list[str]:
@@ -187,11 +192,11 @@ def test_a_crash_after_half_the_sends_and_a_rerun_send_each_digest_once(
         run(day_store, smtp_settings, mailer=CrashingMailer(make_mailer(smtp_settings), 2))
     assert len(smtp_server.messages) == 2
     statuses = sorted(d.status for d in day_store.deliveries(day=DAY))
-    assert statuses == ["pending", SENDING, SENT, SENT]
-    # an immediate rerun leaves the claimed one to its (possibly live) owner
-    assert run(day_store, smtp_settings, now=NOW + timedelta(minutes=5)).sent == 1
-    # once the claim's lease is over, the interrupted digest goes out, once
-    assert run(day_store, smtp_settings, now=NOW + timedelta(hours=1)).sent == 1
+    assert statuses == [SENDING, SENDING, SENT, SENT]
+    # an immediate rerun leaves the claimed ones to their owner, alive (this process)
+    assert run(day_store, smtp_settings, now=NOW + timedelta(minutes=5)).sent == 0
+    # once the claim's lease is over, the interrupted digests go out, once
+    assert run(day_store, smtp_settings, now=NOW + timedelta(hours=1)).sent == 2
     assert run(day_store, smtp_settings, now=NOW + timedelta(hours=2)).sent == 0
     received = sorted(m["To"].addresses[0].addr_spec for m in smtp_server.messages)
     assert received == sorted(READERS)
@@ -242,7 +247,7 @@ def test_a_reader_is_due_only_from_their_local_send_hour(
     )  # 01:00 there
     weekly = day_store.subscriber("cy@example.org")
     day_store.update_subscriber(weekly.id, cadence="weekly", weekdays=[(DAY.weekday() + 1) % 7])
-    planned = pipeline.decide(day_store, smtp_settings, now=NOW)
+    planned = find_due(day_store, now=NOW)
     assert {day_store.subscriber(p.subscriber_id).email for p in planned} == {
         "ada@example.org",
         "dee@example.org",
@@ -260,7 +265,7 @@ def test_papers_come_once_the_next_day_only_new_ones(
         for its in day_store.items(d.id for d in day_store.deliveries()).values()
         for i in its
     }
-    pipeline.collect_sources(
+    collect_sources(
         day_store,
         smtp_settings,
         [SourceSettings(name="next", location=str(FIXTURES / "batches" / "2026-07-01.jsonl"))],
@@ -278,7 +283,7 @@ def test_an_empty_day_sends_no_email_and_leaves_the_feed_alone(
 ) -> None:
     run(day_store, smtp_settings)
     feeds = {p: p.read_bytes() for p in (smtp_settings.data_dir / "feeds").iterdir()}
-    assert len(feeds) == 4
+    assert len([p for p in feeds if p.suffix == ".rss"]) == 4
     report = run(day_store, smtp_settings, now=NOW + timedelta(days=1))
     assert report.due == 4 and report.empty == 4 and report.sent == 0
     assert len(smtp_server.messages) == 4
@@ -293,9 +298,14 @@ def test_rss_only_readers_get_a_feed_and_no_email(
     report = run(day_store, smtp_settings)
     assert report.sent == 3 and report.feed_only == 1
     assert "bob@example.org" not in {m["To"].addresses[0].addr_spec for m in smtp_server.messages}
-    xml, updated = pipeline.feed_xml(day_store, smtp_settings, sub)
+    links = link_maker(smtp_settings)
+    xml, updated = feed_xml(day_store, smtp_settings, sub, links=links)
     parsed = feedparser.parse(xml)
     assert parsed.bozo == 0 and len(parsed.entries) == 4 and updated is not None
+    written = smtp_settings.data_dir / "feeds" / links.feed(sub.id).rsplit("/", 1)[-1]
+    assert [e.id for e in feedparser.parse(written.read_bytes()).entries] == [
+        e.id for e in parsed.entries
+    ]
 
 
 def test_dry_run_decides_and_writes_nothing(
@@ -310,10 +320,10 @@ def test_dry_run_decides_and_writes_nothing(
 def test_a_reader_who_unsubscribes_before_sending_gets_nothing(
     day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
 ) -> None:
-    planned = pipeline.decide(day_store, smtp_settings, now=NOW)
-    day_store.plan(planned, now=NOW)
+    plan_day(day_store, smtp_settings, now=NOW)
     sub = day_store.subscriber("dee@example.org")
     day_store.update_subscriber(sub.id, status="unsubscribed")
-    report = pipeline.write(day_store, smtp_settings, now=NOW, days=[DAY], sleep=no_sleep)
-    assert report.sent == 3
+    report = run(day_store, smtp_settings)
+    assert report.sent == 3 and report.written.cancelled == 1
+    assert {d.status for d in day_store.deliveries(subscriber_id=sub.id)} == {CANCELLED}
     assert "dee@example.org" not in {m["To"].addresses[0].addr_spec for m in smtp_server.messages}

@@ -2,10 +2,15 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from digest.store import Item, Planned, Store
+from digest.store import Due, Finished, Item, Store
 from tests.conftest import NOW
 
 DAY = date(2026, 11, 20)
+LEASE = timedelta(minutes=30)
+
+
+def alive(owner: str) -> bool:
+    return owner != "dead"
 
 
 def _subscribers(store: Store, n: int) -> list[int]:
@@ -14,69 +19,94 @@ def _subscribers(store: Store, n: int) -> list[int]:
     ]
 
 
-def _planned(sid: int, batch: int = 1, items: int = 2) -> Planned:
-    return Planned(
-        sid,
-        DAY,
-        batch,
-        tuple(Item("main", f"2401.0000{i}", 1.0 - i / 10, "why") for i in range(items)),
-    )
+def _owed(store: Store, now: object = NOW) -> list[int]:
+    return store.owed(since=DAY, now=now, lease=LEASE, alive=alive)  # type: ignore[arg-type]
 
 
-def test_planning_records_items_and_advances_the_subscriber(store: Store) -> None:
+def _claim(store: Store, ids: list[int], owner: str = "me", now: object = NOW) -> list[int]:
+    return [d.id for d in store.claim(ids, owner=owner, now=now, lease=LEASE, alive=alive)]  # type: ignore[arg-type]
+
+
+ITEMS = (Item("main", "2401.00000", 0.9, "why"), Item("main", "2401.00001", 0.8, "why"))
+
+
+def test_planning_records_the_batch_range_and_advances_the_subscriber(store: Store) -> None:
     (sid,) = _subscribers(store, 1)
-    assert store.plan([_planned(sid, batch=4)], now=NOW) == 1
+    (did,) = store.plan([Due(sid, DAY, 2, 4)], now=NOW)
     (delivery,) = store.deliveries(day=DAY)
-    assert delivery.status == "pending"
-    assert [i.paper_id for i in store.items([delivery.id])[delivery.id]] == [
-        "2401.00000",
-        "2401.00001",
-    ]
+    assert (delivery.id, delivery.status) == (did, "pending")
+    assert (delivery.after_batch_id, delivery.batch_id) == (2, 4)
     assert store.subscriber(sid).last_batch_id == 4  # type: ignore[union-attr]
 
 
-def test_planning_the_same_day_twice_adds_nothing(store: Store) -> None:
+def test_planning_the_same_day_twice_adds_nothing_and_moves_nothing(store: Store) -> None:
     (sid,) = _subscribers(store, 1)
-    store.plan([_planned(sid)], now=NOW)
-    assert store.plan([_planned(sid)], now=NOW) == 0
+    store.plan([Due(sid, DAY, None, 1)], now=NOW)
+    assert store.plan([Due(sid, DAY, 1, 2)], now=NOW) == []
     assert len(store.deliveries(day=DAY)) == 1
-
-
-def test_an_empty_digest_is_recorded_but_not_owed(store: Store) -> None:
-    (sid,) = _subscribers(store, 1)
-    store.plan([_planned(sid, items=0)], now=NOW)
-    assert store.deliveries(day=DAY)[0].status == "empty"
-    assert store.to_send(DAY, now=NOW) == []
+    assert store.subscriber(sid).last_batch_id == 1  # type: ignore[union-attr]
 
 
 def test_only_one_claim_wins(store: Store) -> None:
-    (sid,) = _subscribers(store, 1)
-    store.plan([_planned(sid)], now=NOW)
-    (owed,) = store.to_send(DAY, now=NOW)
-    assert store.claim(owed, now=NOW)
-    assert not store.claim(owed, now=NOW)
-    assert store.to_send(DAY, now=NOW) == []
-
-
-def test_sent_is_final_and_failed_is_not_owed(store: Store) -> None:
     a, b = _subscribers(store, 2)
-    store.plan([_planned(a), _planned(b)], now=NOW)
-    first, second = store.to_send(DAY, now=NOW)
-    store.claim(first, now=NOW)
-    store.finish(first.id, "sent", now=NOW, message_id="<m@x>")
-    store.claim(second, now=NOW)
-    store.finish(second.id, "failed", now=NOW, error="550 no such user")
-    assert store.to_send(DAY, now=NOW + timedelta(days=1)) == []
+    ids = store.plan([Due(a, DAY, None, 1), Due(b, DAY, None, 1)], now=NOW)
+    assert _owed(store) == ids
+    assert _claim(store, ids, "one") == ids
+    assert _claim(store, ids, "two") == []
+    assert _owed(store) == []
+
+
+def test_finishing_records_items_and_sent_is_final(store: Store) -> None:
+    a, b = _subscribers(store, 2)
+    first, second = store.plan([Due(a, DAY, None, 1), Due(b, DAY, None, 1)], now=NOW)
+    _claim(store, [first, second])
+    done = store.finish(
+        [
+            Finished(first, "sent", ITEMS, message_id="<m@x>"),
+            Finished(second, "failed", ITEMS, error="550 no such user"),
+        ],
+        owner="me",
+        now=NOW,
+    )
+    assert done == 2
+    assert [i.paper_id for i in store.items([first])[first]] == ["2401.00000", "2401.00001"]
+    assert store.items([first])[first][0] == ITEMS[0]
+    assert _owed(store, NOW + timedelta(days=1)) == []
     statuses = {d.subscriber_id: (d.status, d.error) for d in store.deliveries(day=DAY)}
     assert statuses == {a: ("sent", None), b: ("failed", "550 no such user")}
 
 
-def test_a_claim_abandoned_by_a_crash_is_owed_again_after_the_lease(store: Store) -> None:
+def test_a_live_owners_claim_waits_for_its_lease(store: Store) -> None:
     (sid,) = _subscribers(store, 1)
-    store.plan([_planned(sid)], now=NOW)
-    (owed,) = store.to_send(DAY, now=NOW)
-    store.claim(owed, now=NOW)
-    assert store.to_send(DAY, now=NOW + timedelta(minutes=5)) == []
-    (again,) = store.to_send(DAY, now=NOW + timedelta(hours=1))
-    assert again.attempts == 1
-    assert store.claim(again, now=NOW + timedelta(hours=1))
+    ids = store.plan([Due(sid, DAY, None, 1)], now=NOW)
+    _claim(store, ids, "other")
+    assert _owed(store, NOW + timedelta(minutes=5)) == []
+    assert _owed(store, NOW + timedelta(hours=1)) == ids
+    assert _claim(store, ids, "me", NOW + timedelta(hours=1)) == ids
+    (row,) = store.deliveries(day=DAY)
+    assert (row.owner, row.attempts) == ("me", 2)
+
+
+def test_a_dead_owners_claim_is_taken_over_at_once(store: Store) -> None:
+    (sid,) = _subscribers(store, 1)
+    ids = store.plan([Due(sid, DAY, None, 1)], now=NOW)
+    _claim(store, ids, "dead")
+    assert _owed(store, NOW + timedelta(seconds=1)) == ids
+    assert _claim(store, ids, "me", NOW + timedelta(seconds=1)) == ids
+
+
+def test_a_row_taken_over_is_not_finished_by_its_old_owner(store: Store) -> None:
+    (sid,) = _subscribers(store, 1)
+    ids = store.plan([Due(sid, DAY, None, 1)], now=NOW)
+    _claim(store, ids, "dead")
+    _claim(store, ids, "me", NOW + timedelta(seconds=1))
+    assert store.finish([Finished(ids[0], "sent")], owner="dead", now=NOW) == 0
+    assert store.finish([Finished(ids[0], "sent")], owner="me", now=NOW) == 1
+
+
+def test_owed_rows_of_older_days_are_found_only_when_asked(store: Store) -> None:
+    (sid,) = _subscribers(store, 1)
+    old = DAY - timedelta(days=30)
+    ids = store.plan([Due(sid, old, None, 1)], now=NOW)
+    assert _owed(store) == []
+    assert store.owed(since=DAY, days=[old], now=NOW, lease=LEASE, alive=alive) == ids

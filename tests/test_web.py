@@ -19,12 +19,13 @@ import pytest
 import time_machine
 from fastapi.testclient import TestClient
 
-from digest import pipeline
+from digest import accounts
+from digest.day.sources import collect_sources
+from digest.day.vectors import refit
 from digest.models import Keyword, Paper, Profile, SeedPaper
-from digest.pipeline import collect_sources
 from digest.settings import Settings, SourceSettings, load_settings
 from digest.sources.formats import parse
-from digest.store import Item, Planned, Store
+from digest.store import Due, Finished, Item, Store
 from digest.tokens import Tokens
 from digest.web import MissingSecret, create_app
 from tests.conftest import FIXTURES, NOW
@@ -64,11 +65,13 @@ def client(settings: Settings, store: Store, clock: Clock) -> Iterator[TestClien
 
 @pytest.fixture
 def papers(store: Store, settings: Settings) -> Store:
-    """One real daily arXiv batch in the store."""
+    """One real daily arXiv batch in the store, and the text model fitted on it (as
+    `digest collect` does)."""
     report = collect_sources(
         store, settings, [SourceSettings(name="batch", location=str(BATCH))], now=NOW
     )
     assert not any(s.error for s in report.sources)
+    assert refit(store, now=NOW) is not None
     return store
 
 
@@ -83,7 +86,7 @@ def arxiv_api(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
         asked.append(list(ids))
         return [p for p in recorded if p.id in ids]
 
-    monkeypatch.setattr(pipeline, "_fetch_arxiv", fetch)
+    monkeypatch.setattr(accounts, "_fetch_arxiv", fetch)
     return asked
 
 
@@ -948,21 +951,22 @@ def test_feedback_for_a_missing_profile_or_a_bad_vote(
 def _sent_digest(store: Store, sid: int) -> int:
     batch = store.latest_batch_id()
     assert batch is not None
-    store.plan(
+    (did,) = store.plan([Due(sid, date(2026, 11, 20), batch - 1, batch)], now=NOW)
+    lease = timedelta(minutes=30)
+    store.claim([did], owner="test", now=NOW, lease=lease, alive=lambda _: True)
+    store.finish(
         [
-            Planned(
-                sid,
-                date(2026, 11, 20),
-                batch,
+            Finished(
+                did,
+                "sent",
                 (Item("main", "2606.27442", 0.9, "matches quantum"),),
+                message_id="<x@localhost>",
             )
         ],
+        owner="test",
         now=NOW,
     )
-    (delivery,) = store.deliveries(subscriber_id=sid)
-    store.claim(delivery, now=NOW)
-    store.finish(delivery.id, "sent", now=NOW, message_id="<x@localhost>")
-    return delivery.id
+    return did
 
 
 def test_the_feed_has_validators_and_answers_conditional_gets(

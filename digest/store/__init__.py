@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from digest.store.ledger import Delivery, Item, LedgerStore, Planned
+from digest.store.ledger import Delivery, Due, Finished, Item, LedgerStore
 from digest.store.papers import PaperStore, SourceState, Validators
 from digest.store.people import PeopleStore, UnknownSubscriber
+from digest.store.vectors import VectorStore
 
 
-class Store(PaperStore, PeopleStore, LedgerStore):
-    """Papers, batches and sources; subscribers and profiles; the send ledger."""
+class Store(PaperStore, PeopleStore, LedgerStore, VectorStore):
+    """Papers, batches and sources; subscribers and profiles; the send ledger; the
+    text model, embeddings and cached profile vectors."""
 
 
 __all__ = [
     "Delivery",
+    "Due",
+    "Finished",
     "Item",
-    "Planned",
     "SourceState",
     "Store",
     "UnknownSubscriber",

@@ -1,22 +1,30 @@
 """The send ledger: one row per (subscriber, day), pending → sending → sent / failed.
 
-A digest is decided (its papers written as digest items) and the subscriber's
-``last_batch_id`` advanced in the same transaction, so a paper is never decided twice.
-Sending claims a row with a conditional UPDATE, so two processes never send one digest.
+The day's plan writes every due row at once and advances each reader's
+``last_batch_id`` in the same transaction, so a paper is never decided twice; a row
+keeps the batch range its papers come from. A shard then claims its rows in one
+conditional UPDATE (so two processes never hold one row), and records what each
+reader got (the digest's items, packed) when it finishes them. A claim names its owner
+(host, process, start time): rows of an owner known to be dead are taken over at
+once, others when the claim's lease has run out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 
 from digest.store.base import StoreBase
-from digest.tables import deliveries, digest_items, subscribers
+from digest.tables import deliveries, subscribers
 
 PENDING, SENDING, SENT, FAILED, DEFERRED, EMPTY = (
     "pending",
@@ -27,7 +35,9 @@ PENDING, SENDING, SENT, FAILED, DEFERRED, EMPTY = (
     "empty",
 )
 FEED_ONLY = "feed"  # decided for a reader who takes RSS only: nothing to send
-CANCELLED = "cancelled"  # the reader unsubscribed between deciding and sending
+CANCELLED = "cancelled"  # the reader unsubscribed between planning and sending
+OWED = (PENDING, DEFERRED)
+_CHUNK = 900  # bound parameters per IN (...), well inside SQLite's limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +49,14 @@ class Item:
 
 
 @dataclass(frozen=True, slots=True)
-class Planned:
-    """A decided digest, before anything is written or sent."""
+class Due:
+    """A digest the plan found due: its reader, their local day, and the batches its
+    papers come from (after ``after_batch_id``, up to ``batch_id``)."""
 
     subscriber_id: int
     day: date
+    after_batch_id: int | None
     batch_id: int
-    items: tuple[Item, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +70,31 @@ class Delivery:
     message_id: str | None
     batch_id: int | None
     sent_at: datetime | None
+    after_batch_id: int | None = None
+    owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """How a claimed row ended, as a shard reports it."""
+
+    delivery_id: int
+    status: str
+    items: tuple[Item, ...] = ()
+    message_id: str | None = None
+    error: str | None = None
+
+
+def pack_items(items: Sequence[Item]) -> bytes:
+    return zlib.compress(
+        json.dumps([[i.profile, i.paper_id, i.score, i.why] for i in items]).encode(), 1
+    )
+
+
+def unpack_items(data: bytes | None) -> list[Item]:
+    if not data:
+        return []
+    return [Item(*row) for row in json.loads(zlib.decompress(data))]
 
 
 def _delivery(row: Row[Any]) -> Delivery:
@@ -73,127 +109,206 @@ def _delivery(row: Row[Any]) -> Delivery:
         message_id=m["message_id"],
         batch_id=m["batch_id"],
         sent_at=m["sent_at"],
+        after_batch_id=m["after_batch_id"],
+        owner=m["owner"],
     )
 
 
-class LedgerStore(StoreBase):
-    def plan(self, planned: Sequence[Planned], *, now: datetime) -> int:
-        """Record decided digests as pending; pairs already in the ledger are left
-        alone. Returns how many were new."""
-        if not planned:
-            return 0
-        days = {p.day for p in planned}
-        with self.engine.begin() as conn:
-            taken = {
-                (sid, day)
-                for sid, day in conn.execute(
-                    select(deliveries.c.subscriber_id, deliveries.c.day).where(
-                        deliveries.c.day.in_(days)
-                    )
-                )
-            }
-            fresh = [p for p in planned if (p.subscriber_id, p.day) not in taken]
-            if not fresh:
-                return 0
-            rows = conn.execute(
-                deliveries.insert().returning(
-                    deliveries.c.id, deliveries.c.subscriber_id, sort_by_parameter_order=True
-                ),
-                [
-                    {
-                        "subscriber_id": p.subscriber_id,
-                        "day": p.day,
-                        "status": PENDING if p.items else EMPTY,
-                        "attempts": 0,
-                        "batch_id": p.batch_id,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for p in fresh
-                ],
-            ).all()
-            items = [
-                {
-                    "delivery_id": delivery_id,
-                    "position": position,
-                    "profile": item.profile,
-                    "paper_id": item.paper_id,
-                    "score": item.score,
-                    "why": item.why,
-                }
-                for (delivery_id, _), p in zip(rows, fresh, strict=True)
-                for position, item in enumerate(p.items)
-            ]
-            if items:
-                conn.execute(digest_items.insert(), items)
-            conn.execute(
-                update(subscribers)
-                .where(subscribers.c.id == bindparam("sid"))
-                .values(last_batch_id=bindparam("batch")),
-                [{"sid": p.subscriber_id, "batch": p.batch_id} for p in fresh],
-            )
-        return len(fresh)
+_COLUMNS = [c for c in deliveries.c if c.name != "items"]
 
-    def to_send(
-        self, day: date, *, now: datetime, lease: timedelta = timedelta(minutes=30)
-    ) -> list[Delivery]:
-        """Deliveries of ``day`` still owed: pending, deferred, or claimed by a process
-        that has not reported back within ``lease`` (it crashed)."""
-        stale = now - lease
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+class LedgerStore(StoreBase):
+    def plan(self, due: Sequence[Due], *, now: datetime) -> list[int]:
+        """Record due digests as pending, in bulk; rows already in the ledger (another
+        process planned them) are left alone. Returns the new rows' ids, in order."""
+        if not due:
+            return []
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        statement = (
+            insert(deliveries)
+            .on_conflict_do_nothing(index_elements=["subscriber_id", "day"])
+            .returning(deliveries.c.id, deliveries.c.subscriber_id, deliveries.c.batch_id)
+        )
+        rows = [
+            {
+                "subscriber_id": d.subscriber_id,
+                "day": d.day,
+                "status": PENDING,
+                "attempts": 0,
+                "batch_id": d.batch_id,
+                "after_batch_id": d.after_batch_id,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for d in due
+        ]
+        with self.engine.begin() as conn:
+            made = [tuple(r) for r in conn.execute(statement, rows)]
+            if made:
+                conn.execute(
+                    update(subscribers)
+                    .where(subscribers.c.id == bindparam("sid"))
+                    .values(last_batch_id=bindparam("batch")),
+                    [{"sid": sid, "batch": batch} for _, sid, batch in made],
+                )
+        return sorted(i for i, _, _ in made)
+
+    def owed(
+        self,
+        *,
+        since: date,
+        days: Iterable[date] = (),
+        now: datetime,
+        lease: timedelta,
+        alive: Callable[[str], bool],
+    ) -> list[int]:
+        """Ids of rows still to be sent, of ``days`` or of any day from ``since``:
+        pending, deferred, or claimed by an owner that is dead or whose lease ran out."""
+        named = sorted(set(days))
+        when: Any = deliveries.c.day >= since
+        if named:
+            when = or_(when, deliveries.c.day.in_(named))
         query = (
-            select(deliveries)
-            .where(
-                deliveries.c.day == day,
-                or_(
-                    deliveries.c.status.in_((PENDING, DEFERRED)),
-                    and_(deliveries.c.status == SENDING, deliveries.c.claimed_at < stale),
-                ),
+            select(
+                deliveries.c.id, deliveries.c.status, deliveries.c.owner, deliveries.c.claimed_at
             )
+            .where(when, deliveries.c.status.in_((*OWED, SENDING)))
             .order_by(deliveries.c.id)
         )
+        stale = now - lease
         with self.engine.connect() as conn:
-            return [_delivery(r) for r in conn.execute(query)]
+            rows = conn.execute(query).all()
+        return [
+            i
+            for i, status, owner, claimed in rows
+            if status != SENDING or _takeable(owner, claimed, stale, alive)
+        ]
 
-    def claim(self, delivery: Delivery, *, now: datetime) -> bool:
-        """Take ``delivery`` for sending; False if another process already has it."""
-        with self.engine.begin() as conn:
-            done = conn.execute(
-                update(deliveries)
-                .where(
-                    deliveries.c.id == delivery.id,
-                    deliveries.c.status == delivery.status,
-                    deliveries.c.attempts == delivery.attempts,
-                )
-                .values(
-                    status=SENDING,
-                    claimed_at=now,
-                    attempts=deliveries.c.attempts + 1,
-                    updated_at=now,
-                )
-            )
-        return done.rowcount == 1
-
-    def finish(
+    def claim(
         self,
-        delivery_id: int,
-        status: str,
+        ids: Sequence[int],
         *,
+        owner: str,
         now: datetime,
-        message_id: str | None = None,
-        error: str | None = None,
-    ) -> None:
-        values: dict[str, Any] = {"status": status, "updated_at": now, "error": error}
-        if message_id is not None:
-            values["message_id"] = message_id
-        if status == SENT:
-            values["sent_at"] = now
+        lease: timedelta,
+        alive: Callable[[str], bool],
+    ) -> list[Delivery]:
+        """Take the owed rows among ``ids`` for ``owner``, in one transaction; rows
+        another live owner holds are left to it. Returns the rows taken, by id."""
+        stale = now - lease
+        taken: list[Delivery] = []
         with self.engine.begin() as conn:
-            conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(values))
+            for chunk in _chunks(ids):
+                held = conn.execute(
+                    select(deliveries.c.id, deliveries.c.owner, deliveries.c.claimed_at).where(
+                        deliveries.c.id.in_(chunk), deliveries.c.status == SENDING
+                    )
+                ).all()
+                orphans = [i for i, o, c in held if _takeable(o, c, stale, alive)]
+                condition: Any = deliveries.c.status.in_(OWED)
+                if orphans:
+                    condition = or_(
+                        condition,
+                        and_(deliveries.c.status == SENDING, deliveries.c.id.in_(orphans)),
+                    )
+                result = conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id.in_(chunk), condition)
+                    .values(
+                        status=SENDING,
+                        owner=owner,
+                        claimed_at=now,
+                        attempts=deliveries.c.attempts + 1,
+                        updated_at=now,
+                    )
+                    .returning(*_COLUMNS)
+                )
+                taken += [_delivery(r) for r in result]
+        return sorted(taken, key=lambda d: d.id)
+
+    def finish(self, done: Sequence[Finished], *, owner: str, now: datetime) -> int:
+        """Record how claimed rows ended, in one transaction; a row another owner has
+        taken over since is left to it. Returns how many rows were recorded."""
+        if not done:
+            return 0
+        statement = (
+            update(deliveries)
+            .where(
+                deliveries.c.id == bindparam("did"),
+                deliveries.c.owner == owner,
+                deliveries.c.status == SENDING,
+            )
+            .values(
+                status=bindparam("new_status"),
+                error=bindparam("new_error"),
+                message_id=bindparam("new_message_id"),
+                items=bindparam("new_items"),
+                sent_at=bindparam("new_sent_at"),
+                updated_at=now,
+            )
+        )
+        rows = [
+            {
+                "did": f.delivery_id,
+                "new_status": f.status,
+                "new_error": f.error,
+                "new_message_id": f.message_id,
+                "new_items": pack_items(f.items) if f.items else None,
+                "new_sent_at": now if f.status in (SENT, FEED_ONLY) else None,
+            }
+            for f in done
+        ]
+        with self.engine.begin() as conn:
+            result = conn.execute(statement, rows)
+        return int(result.rowcount)
+
+    def batch_ranges(self, ids: Sequence[int]) -> list[tuple[int | None, int]]:
+        """The distinct (after, up to) batch ranges of these rows' papers."""
+        found: set[tuple[int | None, int]] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids):
+                query = (
+                    select(deliveries.c.after_batch_id, deliveries.c.batch_id)
+                    .where(deliveries.c.id.in_(chunk), deliveries.c.batch_id.is_not(None))
+                    .distinct()
+                )
+                found.update((a, b) for a, b in conn.execute(query))
+        return sorted(found, key=lambda r: (r[0] or 0, r[1]))
+
+    def with_history(self, subscriber_ids: Sequence[int], *, before: date) -> set[int]:
+        """Those of ``subscriber_ids`` with a recorded digest before ``before``."""
+        found: set[int] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(subscriber_ids):
+                query = (
+                    select(deliveries.c.subscriber_id)
+                    .where(
+                        deliveries.c.subscriber_id.in_(chunk),
+                        deliveries.c.day < before,
+                        deliveries.c["items"].is_not(None),
+                    )
+                    .distinct()
+                )
+                found.update(conn.execute(query).scalars())
+        return found
+
+    def owed_subscribers(self, ids: Sequence[int]) -> list[int]:
+        found: set[int] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids):
+                query = select(deliveries.c.subscriber_id).where(deliveries.c.id.in_(chunk))
+                found.update(conn.execute(query).scalars())
+        return sorted(found)
 
     def deliveries(
         self, *, day: date | None = None, subscriber_id: int | None = None
     ) -> list[Delivery]:
-        query = select(deliveries).order_by(deliveries.c.day, deliveries.c.id)
+        query = select(*_COLUMNS).order_by(deliveries.c.day, deliveries.c.id)
         if day is not None:
             query = query.where(deliveries.c.day == day)
         if subscriber_id is not None:
@@ -203,14 +318,17 @@ class LedgerStore(StoreBase):
 
     def delivery(self, delivery_id: int) -> Delivery | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).first()
+            row = conn.execute(select(*_COLUMNS).where(deliveries.c.id == delivery_id)).first()
         return _delivery(row) if row else None
 
     def recent_deliveries(self, subscriber_id: int, limit: int) -> list[Delivery]:
-        """The subscriber's last ``limit`` decided digests with papers, newest first."""
+        """The subscriber's last ``limit`` digests that have papers, newest first."""
         query = (
-            select(deliveries)
-            .where(deliveries.c.subscriber_id == subscriber_id, deliveries.c.status != EMPTY)
+            select(*_COLUMNS)
+            .where(
+                deliveries.c.subscriber_id == subscriber_id,
+                deliveries.c["items"].is_not(None),
+            )
             .order_by(deliveries.c.day.desc())
             .limit(limit)
         )
@@ -218,18 +336,20 @@ class LedgerStore(StoreBase):
             return [_delivery(r) for r in conn.execute(query)]
 
     def items(self, delivery_ids: Iterable[int]) -> dict[int, list[Item]]:
+        """What each digest held, as recorded when it was finished."""
         wanted = list(delivery_ids)
         found: dict[int, list[Item]] = {d: [] for d in wanted}
         with self.engine.connect() as conn:
-            for start in range(0, len(wanted), 900):
-                query = (
-                    select(digest_items)
-                    .where(digest_items.c.delivery_id.in_(wanted[start : start + 900]))
-                    .order_by(digest_items.c.delivery_id, digest_items.c.position)
+            for chunk in _chunks(wanted):
+                query = select(deliveries.c.id, deliveries.c["items"]).where(
+                    deliveries.c.id.in_(chunk)
                 )
-                for row in conn.execute(query):
-                    m = row._mapping
-                    found[m["delivery_id"]].append(
-                        Item(m["profile"], m["paper_id"], m["score"], m["why"])
-                    )
+                for delivery_id, packed in conn.execute(query):
+                    found[delivery_id] = unpack_items(packed)
         return found
+
+
+def _takeable(
+    owner: str | None, claimed: datetime | None, stale: datetime, alive: Callable[[str], bool]
+) -> bool:
+    return owner is None or claimed is None or claimed < stale or not alive(owner)

@@ -235,6 +235,13 @@ class PaperStore(StoreBase):
         with self.engine.connect() as conn:
             return [_paper_from_row(r) for r in conn.execute(query.order_by(papers.c.pk))]
 
+    def recent_papers(self, limit: int) -> list[Paper]:
+        """The newest ``limit`` papers, oldest first."""
+        query = select(papers).order_by(papers.c.pk.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            found = [_paper_from_row(r) for r in conn.execute(query)]
+        return found[::-1]
+
     def iter_papers(self, chunk: int = 5000) -> Iterator[Paper]:
         """Every stored paper, oldest first, without holding them all in memory."""
         last = 0

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.engine import Row
 
 from digest.models import Profile, Subscriber
@@ -70,6 +70,15 @@ class PeopleStore(StoreBase):
         with self.engine.connect() as conn:
             row = conn.execute(select(subscribers).where(column == value)).first()
         return _subscriber(row) if row else None
+
+    def subscribers_by_id(self, subscriber_ids: Iterable[int]) -> dict[int, Subscriber]:
+        wanted = list(subscriber_ids)
+        found: dict[int, Subscriber] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 900):
+                query = select(subscribers).where(subscribers.c.id.in_(wanted[start : start + 900]))
+                found.update((s.id, s) for s in map(_subscriber, conn.execute(query)))
+        return found
 
     def subscribers(self, *, status: str | None = None) -> list[Subscriber]:
         query = select(subscribers).order_by(subscribers.c.id)
@@ -139,6 +148,68 @@ class PeopleStore(StoreBase):
                     ],
                 )
 
+    def import_subscribers(
+        self, imported: Sequence[tuple[str, dict[str, Any], Sequence[Profile]]], *, now: datetime
+    ) -> list[int]:
+        """Create or update many subscribers (active) and replace their profiles, in one
+        transaction: all or nothing. Returns their ids, in order."""
+        emails = [e.lower() for e, _, _ in imported]
+        with self.engine.begin() as conn:
+            ids: dict[str, int] = {}
+            for start in range(0, len(emails), 900):
+                query = select(subscribers.c.email, subscribers.c.id).where(
+                    subscribers.c.email.in_(emails[start : start + 900])
+                )
+                ids.update((e, i) for e, i in conn.execute(query))
+            fresh = [
+                {
+                    "email": email,
+                    "created_at": now,
+                    "confirmed_at": now,
+                    "status": "active",
+                    **_listify(fields),
+                }
+                for email, (_, fields, _) in zip(emails, imported, strict=True)
+                if email not in ids
+            ]
+            new = {f["email"] for f in fresh}
+            if fresh:
+                made = conn.execute(
+                    subscribers.insert().returning(subscribers.c.email, subscribers.c.id), fresh
+                )
+                ids.update((e, i) for e, i in made)
+            known = [
+                {"sid": ids[email], **_listify(fields)}
+                for email, (_, fields, _) in zip(emails, imported, strict=True)
+                if email not in new
+            ]
+            if known:
+                conn.execute(
+                    update(subscribers)
+                    .where(subscribers.c.id == bindparam("sid"))
+                    .values(status="active", **{k: bindparam(k) for k in known[0] if k != "sid"}),
+                    known,
+                )
+            order = [ids[e] for e in emails]
+            for start in range(0, len(order), 900):
+                conn.execute(
+                    delete(profiles).where(profiles.c.subscriber_id.in_(order[start : start + 900]))
+                )
+            rows = [
+                {
+                    "subscriber_id": sid,
+                    "name": p.name,
+                    "position": i,
+                    "data": p.model_dump(mode="json"),
+                    "updated_at": now,
+                }
+                for sid, (_, _, ps) in zip(order, imported, strict=True)
+                for i, p in enumerate(ps)
+            ]
+            if rows:
+                conn.execute(profiles.insert(), rows)
+        return order
+
     def profiles(self, subscriber_id: int) -> list[Profile]:
         return self.profiles_of([subscriber_id]).get(subscriber_id, [])
 
@@ -192,7 +263,12 @@ class PeopleStore(StoreBase):
             conn.execute(
                 update(profiles)
                 .where(profiles.c.id == row.id)
-                .values(data=changed.model_dump(mode="json"), updated_at=now, vector=None)
+                .values(
+                    data=changed.model_dump(mode="json"),
+                    updated_at=now,
+                    vector=None,
+                    vector_model=None,
+                )
             )
         return True
 

@@ -30,7 +30,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from digest import pipeline
+from digest import accounts
+from digest.day import feeds, vectors
+from digest.day import preview as previews
+from digest.day.shard import open_store
 from digest.links import LinkMaker
 from digest.models import DigestSection, Profile, Subscriber
 from digest.resources import shipped
@@ -258,7 +261,7 @@ class Web:
         unknown = [i for i in ids if i not in known]
         if not unknown:
             return ids, []
-        found, missing = pipeline.resolve_seed_ids(
+        found, missing = accounts.resolve_seed_ids(
             self.store, self.settings, unknown, now=self.clock()
         )
         return [*known, *found], missing
@@ -267,7 +270,7 @@ class Web:
         self, sub: Subscriber, profiles: list[Profile]
     ) -> tuple[list[DigestSection] | None, str | None]:
         try:
-            sections = pipeline.preview_sections(
+            sections = previews.preview_sections(
                 self.store, self.settings, sub.id, profiles, now=self.clock()
             )
         except Exception:
@@ -344,6 +347,7 @@ class Web:
         self.store.save_profiles(
             sub.id, result.profiles, now=self.clock(), subscriber_fields=result.subscriber_fields
         )
+        vectors.refresh(self.store, [sub.id])
         return RedirectResponse(f"/m/{token}?saved=1", status_code=303)
 
     def renew_manage_link(self, request: Request, token: str) -> HTMLResponse:
@@ -408,7 +412,7 @@ class Web:
         sub = self.subscriber_for("feed", token)
         if sub.status == "unsubscribed":
             return Response(status_code=410)
-        body, modified = pipeline.feed_xml(self.store, self.settings, sub)
+        body, modified = feeds.feed_xml(self.store, self.settings, sub, links=self.links)
         headers = {
             "ETag": f'"{hashlib.sha256(body).hexdigest()[:32]}"',
             "Cache-Control": "private, max-age=900",
@@ -447,7 +451,7 @@ def create_app(
     """The web app. Opens (and on shutdown closes) its own store unless given one."""
     _secret(settings)
     own_store = store is None
-    web = Web(settings, store or pipeline.open_store(settings), clock or utcnow)
+    web = Web(settings, store or open_store(settings), clock or utcnow)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -640,7 +644,7 @@ def _add_routes(app: FastAPI, web: Web) -> None:
     @app.get("/a/{token}")
     def archive(request: Request, token: str) -> Response:
         sid, delivery_id = web.read_token("archive", token, size=2)
-        html = pipeline.archive_html(web.store, web.settings, sid, delivery_id)
+        html = previews.archive_html(web.store, web.settings, sid, delivery_id)
         if html is None:
             raise LinkError()
         return HTMLResponse(
@@ -675,6 +679,8 @@ def _add_routes(app: FastAPI, web: Web) -> None:
         recorded = web.store.record_feedback(
             target.subscriber.id, target.profile, target.paper_id, vote, now=web.clock()
         )
+        if recorded:
+            vectors.refresh(web.store, [target.subscriber.id])
         if not recorded:
             return web.message(
                 request,

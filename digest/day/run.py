@@ -1,0 +1,314 @@
+"""The whole day: collect, plan once, run the shards, report.
+
+Shards run in this process (one worker) or on a pool of forked worker processes, each
+handed one shard at a time over its own pipe, so the day always knows which shard a
+worker holds: a worker that dies is replaced and its shard handed out again (its rows
+are taken over at once, since their owner is dead). Workers die with the day's
+process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from digest.collect import CollectReport
+from digest.day.picks import Picker
+from digest.day.plan import Plan, ShardSpec, find_due, plan_day
+from digest.day.shard import ShardReport, Worker, link_maker, open_store
+from digest.day.sources import collect_sources
+from digest.day.vectors import Models, refit
+from digest.deliver import Mailer
+from digest.models import Digest, SourceReport
+from digest.settings import Settings
+from digest.store import Store
+
+Progress = Callable[[int, int, int], None]  # digests done, of, shards done
+MAX_RESTARTS = 8
+
+
+@dataclass(slots=True)
+class DayReport:
+    """What a run collected, planned and wrote."""
+
+    collected: CollectReport | None = None
+    refitted: bool = False
+    plan: Plan = field(default_factory=Plan)
+    written: ShardReport = field(default_factory=ShardReport)
+    workers: int = 1
+    dry_run: bool = False
+    previews: dict[str, Digest] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    aborted: str | None = None
+
+    @property
+    def due(self) -> int:
+        return len(self.previews) if self.dry_run else self.plan.planned
+
+    @property
+    def sent(self) -> int:
+        return self.written.sent
+
+    @property
+    def empty(self) -> int:
+        return self.written.empty
+
+    @property
+    def feed_only(self) -> int:
+        return self.written.feed_only
+
+    @property
+    def deferred(self) -> list[tuple[str, str]]:
+        return self.written.deferred
+
+    @property
+    def failed(self) -> list[tuple[str, str]]:
+        return self.written.failed
+
+    @property
+    def ok(self) -> bool:
+        """False when a source or a delivery failed, when every delivery tried was
+        deferred (a relay that is down), or when the run was cut short."""
+        all_deferred = bool(self.written.deferred) and not self.written.sent
+        return (
+            not self.written.failed
+            and not all_deferred
+            and self.aborted is None
+            and (self.collected is None or not self.collected.failed)
+        )
+
+
+def run_day(
+    store: Store,
+    settings: Settings,
+    *,
+    now: datetime,
+    day: date | None = None,
+    only: str | None = None,
+    dry_run: bool = False,
+    collect_first: bool = True,
+    mailer: Mailer | None = None,
+    on_source: Callable[[SourceReport], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> DayReport:
+    """Collect the configured sources (refitting the text model if they grew the
+    corpus enough), plan the day, then run its shards. ``dry_run`` decides what each
+    due reader would get and writes nothing."""
+    report = DayReport(dry_run=dry_run)
+    link_maker(settings)  # no secret, no run
+    started = time.perf_counter()
+    if collect_first and settings.sources and not dry_run:
+        report.collected = collect_sources(
+            store, settings, settings.sources, now=now, on_source=on_source
+        )
+        if report.collected.batch.size:
+            report.refitted = refit(store, now=now) is not None
+    lap = time.perf_counter()
+    report.seconds["collect"] = lap - started
+    if dry_run:
+        report.previews = _previews(store, settings, now=now, day=day, only=only)
+        return report
+    report.plan = plan_day(store, settings, now=now, day=day, only=only)
+    report.seconds["plan"] = time.perf_counter() - lap
+    shards = report.plan.shards
+    wanted = workers or settings.day.workers or os.cpu_count() or 1
+    report.workers = max(1, min(wanted, len(shards)))
+    if mailer is not None or report.workers == 1:
+        report.workers = 1
+        with Worker(settings, now=now, mailer=mailer, sleep=sleep) as worker:
+            total = sum(len(s.ids) for s in shards)
+            for n, spec in enumerate(shards, 1):
+                report.written.merge(worker.run(spec, report.plan.model))
+                if progress is not None:
+                    progress(report.written.claimed, total, n)
+    elif shards:
+        store.engine.dispose()  # no connection crosses the fork
+        report.aborted = _pool(settings, now, shards, report.plan.model, report, progress)
+    report.seconds["write"] = time.perf_counter() - lap - report.seconds["plan"]
+    return report
+
+
+def _previews(
+    store: Store, settings: Settings, *, now: datetime, day: date | None, only: str | None
+) -> dict[str, Digest]:
+    due = find_due(store, now=now, day=day, only=only)
+    taken = {
+        (d.subscriber_id, d.day)
+        for when in {d.day for d in due}
+        for d in store.deliveries(day=when)
+    }
+    due = [d for d in due if (d.subscriber_id, d.day) not in taken]
+    models = Models(store)
+    current = models.current()
+    if not due or current is None:
+        return {}
+    links = link_maker(settings)
+    subs = store.subscribers_by_id(d.subscriber_id for d in due)
+    picked = Picker(store, models).for_readers(
+        current[0], [(d.subscriber_id, d.subscriber_id, d.after_batch_id, d.batch_id) for d in due]
+    )
+    return {
+        subs[d.subscriber_id].email: Digest(
+            subs[d.subscriber_id].email,
+            d.day,
+            tuple(s for s in picked.get(d.subscriber_id, []) if s.papers),
+            links.links(d.subscriber_id),
+        )
+        for d in due
+    }
+
+
+# the pool ------------------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _work(
+    settings: Settings, now: datetime, version: str | None, conn: Connection, done: Any
+) -> None:
+    """A worker process: run each shard it is handed until it is handed None."""
+    _die_with_parent()
+
+    def tick() -> None:
+        with done.get_lock():
+            done.value += 1
+
+    with Worker(settings, now=now, on_digest=tick) as worker:
+        while True:
+            spec = conn.recv()
+            if spec is None:
+                return
+            try:
+                conn.send(("done", worker.run(spec, version)))
+            except Exception as exc:  # the shard's rows stay claimed; a rerun finishes them
+                conn.send(("error", f"shard {spec.number}: {type(exc).__name__}: {exc}"))
+
+
+def _pool(
+    settings: Settings,
+    now: datetime,
+    shards: list[ShardSpec],
+    version: str | None,
+    report: DayReport,
+    progress: Progress | None,
+) -> str | None:
+    """Run ``shards`` on ``report.workers`` processes; returns why the run stopped
+    early, or None."""
+    # forking a process with threads (the web app's, the scheduler's) is unsafe
+    ctx: Any = mp.get_context("fork" if threading.active_count() == 1 else "forkserver")
+    done = ctx.Value("q", 0)
+    todo = list(reversed(shards))
+    total = sum(len(s.ids) for s in shards)
+    holding: dict[Connection, ShardSpec | None] = {}
+    procs: dict[Connection, Any] = {}
+    restarts = 0
+    finished = 0
+    errors: list[str] = []
+
+    def start() -> None:
+        ours, theirs = ctx.Pipe()
+        proc = ctx.Process(target=_work, args=(settings, now, version, theirs, done), daemon=True)
+        proc.start()
+        theirs.close()
+        procs[ours] = proc
+        holding[ours] = None
+
+    def hand_out(conn: Connection) -> None:
+        if todo:
+            spec = todo.pop()
+            holding[conn] = spec
+            conn.send(spec)
+
+    for _ in range(report.workers):
+        start()
+    for conn in list(procs):
+        hand_out(conn)
+    try:
+        while any(s is not None for s in holding.values()):
+            ready = wait([*procs, *(p.sentinel for p in procs.values())], timeout=0.25)
+            for conn in list(procs):
+                proc = procs[conn]
+                if conn in ready:
+                    try:
+                        kind, payload = conn.recv()
+                    except (EOFError, OSError):
+                        kind, payload = "died", None
+                    if kind == "done":
+                        report.written.merge(payload)
+                        finished += 1
+                        holding[conn] = None
+                        hand_out(conn)
+                        continue
+                    if kind == "error":
+                        errors.append(payload)
+                        holding[conn] = None
+                        hand_out(conn)
+                        continue
+                elif proc.sentinel not in ready:
+                    continue
+                # the worker is gone: its shard goes to a new one
+                spec = holding.pop(conn)
+                procs.pop(conn)
+                conn.close()
+                proc.join()
+                if spec is not None:
+                    todo.append(spec)
+                restarts += 1
+                if restarts > MAX_RESTARTS:
+                    return f"workers kept dying ({restarts} times); rerun to finish"
+                start()
+                hand_out(next(reversed(procs)))
+            if progress is not None:
+                progress(done.value, total, finished)
+    finally:
+        for conn in procs:
+            with contextlib.suppress(OSError, BrokenPipeError):
+                conn.send(None)
+        for proc in procs.values():
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+    if errors:
+        report.written.failed += [("(shard)", e) for e in errors]
+    return None
+
+
+# scheduled jobs -------------------------------------------------------------------------
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def scheduled_collect(settings: Settings) -> None:
+    """Collect every configured source, then refit the text model if it is due."""
+    store = open_store(settings)
+    try:
+        collected = collect_sources(store, settings, settings.sources, now=_utcnow())
+        if collected.batch.size:
+            refit(store, now=_utcnow())
+    finally:
+        store.close()
+
+
+def scheduled_deliver(settings: Settings) -> None:
+    store = open_store(settings)
+    try:
+        run_day(store, settings, now=_utcnow(), collect_first=False)
+    finally:
+        store.close()

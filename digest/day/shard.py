@@ -1,0 +1,274 @@
+"""One shard of the day: claim its readers' ledger rows, score, render, send, finish.
+
+A :class:`Worker` is what one process keeps between shards: a store connection, the
+renderer (each paper's picks rendered once per process), the feed writer and one
+mailer (one SMTP connection, reused). A shard claims its rows in one transaction,
+records how they ended in a few more, and never sleeps on a reader: temporary
+failures go to the back of the shard and are retried after the others, with backoff.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from digest.day.feeds import FeedWriter
+from digest.day.picks import Picker
+from digest.day.plan import ShardSpec, owner_alive, this_owner
+from digest.day.vectors import Models
+from digest.deliver import Mailer, PermanentFailure, TemporaryFailure, make_mailer, message_id_for
+from digest.links import LinkMaker
+from digest.mime import Letterhead, Message
+from digest.models import Digest, DigestSection, Subscriber
+from digest.render import Renderer
+from digest.settings import Settings
+from digest.store import Delivery, Finished, Item, Store
+from digest.store.ledger import CANCELLED, DEFERRED, EMPTY, FAILED, FEED_ONLY, SENT
+from digest.tokens import Tokens
+
+
+class MissingSecret(RuntimeError):
+    pass
+
+
+def link_maker(settings: Settings) -> LinkMaker:
+    if settings.secret_key is None:
+        raise MissingSecret("secret_key is not set: run `digest init`, or set DIGEST_SECRET_KEY")
+    return LinkMaker(settings.web.base_url, Tokens(settings.secret_key.get_secret_value()))
+
+
+def open_store(settings: Settings) -> Store:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Store.open(settings.db_url)
+
+
+@dataclass(slots=True)
+class ShardReport:
+    """What a shard (or a whole day, merged) did; ``failed`` and ``deferred`` hold
+    (email, reason) pairs, ``seconds`` the time spent per stage."""
+
+    shards: int = 0
+    claimed: int = 0
+    sent: int = 0
+    empty: int = 0
+    feed_only: int = 0
+    cancelled: int = 0
+    feeds: int = 0
+    deferred: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def merge(self, other: ShardReport) -> None:
+        for name in ("shards", "claimed", "sent", "empty", "feed_only", "cancelled", "feeds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.deferred += other.deferred
+        self.failed += other.failed
+        for stage, seconds in other.seconds.items():
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+
+class _Clock:
+    def __init__(self, report: ShardReport) -> None:
+        self.report = report
+        self.last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.report.seconds[stage] = self.report.seconds.get(stage, 0.0) + now - self.last
+        self.last = now
+
+
+@dataclass(slots=True)
+class _Retry:
+    delivery: Delivery
+    sub: Subscriber
+    message: Message
+    items: tuple[Item, ...]
+    error: str
+
+
+class Worker:
+    """Runs shards in one process; use as a context manager."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        now: datetime,
+        mailer: Mailer | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        on_digest: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.now = now
+        self.links = link_maker(settings)
+        self.store = open_store(settings)
+        self.picker = Picker(self.store, Models(self.store))
+        self.renderer = Renderer(settings)
+        self.feeds = FeedWriter(self.store, settings, self.links, self.renderer)
+        self.letterhead = Letterhead(settings.mail, date=now.replace(tzinfo=UTC))
+        self.mailer = mailer or make_mailer(settings)
+        self.sleep = sleep
+        self.on_digest = on_digest
+        self.owner = this_owner()
+        self.lease = timedelta(seconds=settings.day.claim_lease)
+        # a mailer whose deliveries overwrite each other (a Maildir by Message-ID)
+        # can record its rows in batches; any other records each row as it is sent
+        self.batch = 500 if getattr(self.mailer, "idempotent", False) else 1
+
+    def __enter__(self) -> Worker:
+        self.mailer.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.mailer.__exit__(None, None, None)
+        finally:
+            self.store.close()
+
+    def run(self, spec: ShardSpec, version: str | None) -> ShardReport:
+        report = ShardReport(shards=1)
+        clock = _Clock(report)
+        rows = self.store.claim(
+            spec.ids, owner=self.owner, now=self.now, lease=self.lease, alive=owner_alive
+        )
+        report.claimed = len(rows)
+        clock.lap("ledger")
+        if not rows:
+            return report
+        subs = self.store.subscribers_by_id({r.subscriber_id for r in rows})
+        done: list[Finished] = []
+        live = []
+        for row in rows:
+            sub = subs.get(row.subscriber_id)
+            if sub is None or sub.status != "active":
+                done.append(Finished(row.id, CANCELLED, error="no longer subscribed"))
+                report.cancelled += 1
+            else:
+                live.append((row, sub))
+        picked: dict[int, list[DigestSection]] = {}
+        if version is not None:
+            picked = self.picker.for_readers(
+                version,
+                [(r.id, s.id, r.after_batch_id, r.batch_id or 0) for r, s in live],
+            )
+        clock.lap("score")
+        history = self.store.with_history([s.id for _, s in live], before=rows[0].day)
+        retry: list[_Retry] = []
+        for row, sub in live:
+            sections = tuple(s for s in picked.get(row.id, []) if s.papers)
+            items = tuple(
+                Item(s.profile, sp.paper.id, sp.score, sp.why) for s in sections for sp in s.papers
+            )
+            outcome = self._one(row, sub, sections, items, sub.id in history, report, clock)
+            if isinstance(outcome, _Retry):
+                retry.append(outcome)
+            else:
+                done.append(outcome)
+            if self.on_digest is not None:
+                self.on_digest()
+            if len(done) >= self.batch:
+                self._finish(done, report, clock)
+        self._finish(done, report, clock)
+        self._retry(retry, report, clock)
+        return report
+
+    def _one(
+        self,
+        row: Delivery,
+        sub: Subscriber,
+        sections: tuple[DigestSection, ...],
+        items: tuple[Item, ...],
+        has_history: bool,
+        report: ShardReport,
+        clock: _Clock,
+    ) -> Finished | _Retry:
+        if not items and not self.settings.mail.send_empty:
+            report.empty += 1
+            return Finished(row.id, EMPTY)
+        digest = Digest(sub.email, row.day, sections, self.links.links(sub.id, row.id))
+        rss = "rss" in sub.channels
+        email = "email" in sub.channels
+        if email:
+            rendered = self.renderer.render(digest, items=rss)
+            fresh = rendered.items
+        else:
+            fresh = self.renderer.feed_items(digest) if rss else None
+        clock.lap("render")
+        if fresh is not None and items:
+            self.feeds.add(sub, row.day, fresh, now=self.now, has_history=has_history)
+            report.feeds += 1
+            clock.lap("feeds")
+        if not email:
+            report.feed_only += 1
+            return Finished(row.id, FEED_ONLY, items)
+        try:
+            message = self.letterhead.message(
+                to=digest.email,
+                subject=rendered.subject,
+                text=rendered.text,
+                html=rendered.html,
+                unsubscribe=digest.links.unsubscribe,
+                archive=digest.links.archive,
+                message_id=message_id_for(self.settings.mail, row.id, row.day),
+            )
+        except ValueError as exc:
+            report.failed.append((sub.email, f"bad message: {exc}"))
+            return Finished(row.id, FAILED, items, error=f"bad message: {exc}")
+        clock.lap("render")
+        return self._send(row, sub, message, items, report, clock)
+
+    def _send(
+        self,
+        row: Delivery,
+        sub: Subscriber,
+        message: Message,
+        items: tuple[Item, ...],
+        report: ShardReport,
+        clock: _Clock,
+    ) -> Finished | _Retry:
+        try:
+            self.mailer.send(message)
+        except PermanentFailure as exc:
+            report.failed.append((sub.email, str(exc)))
+            return Finished(row.id, FAILED, items, error=str(exc))
+        except TemporaryFailure as exc:
+            return _Retry(row, sub, message, items, str(exc))
+        finally:
+            clock.lap("deliver")
+        report.sent += 1
+        return Finished(row.id, SENT, items, message_id=message.message_id)
+
+    def _retry(self, retry: list[_Retry], report: ShardReport, clock: _Clock) -> None:
+        """Temporary failures, after everyone else: up to ``mail.retries`` more rounds,
+        the delay doubling between rounds (not between readers); what still fails is
+        deferred to the next run."""
+        delay = self.settings.mail.retry_backoff
+        for _ in range(self.settings.mail.retries):
+            if not retry:
+                return
+            self.sleep(delay)
+            delay *= 2
+            later: list[_Retry] = []
+            done: list[Finished] = []
+            for r in retry:
+                outcome = self._send(r.delivery, r.sub, r.message, r.items, report, clock)
+                if isinstance(outcome, _Retry):
+                    later.append(outcome)
+                else:
+                    done.append(outcome)
+                if len(done) >= self.batch:
+                    self._finish(done, report, clock)
+            self._finish(done, report, clock)
+            retry = later
+        deferred = [Finished(r.delivery.id, DEFERRED, r.items, error=r.error) for r in retry]
+        report.deferred += [(r.sub.email, r.error) for r in retry]
+        self._finish(deferred, report, clock)
+
+    def _finish(self, done: list[Finished], report: ShardReport, clock: _Clock) -> None:
+        if done:
+            self.store.finish(done, owner=self.owner, now=self.now)
+            done.clear()
+            clock.lap("ledger")
