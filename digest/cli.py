@@ -332,8 +332,9 @@ def _day_with_progress(store: Any, settings: Settings, **kwargs: Any) -> DayRepo
         TextColumn("· {task.fields[shards]} shards done ·"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("the day", total=None, rate="0", shards=0)
+    # refreshed by the run's own calls: no thread, so the run may fork its workers
+    with Progress(*columns, console=console, transient=True, auto_refresh=False) as bar:
+        task = bar.add_task("the day", total=0, rate="0", shards=0)
         started: list[float] = []
 
         def progress(done: int, total: int, shards: int) -> None:
@@ -344,6 +345,7 @@ def _day_with_progress(store: Any, settings: Settings, **kwargs: Any) -> DayRepo
                 started.append(now)
             rate = done / max(now - started[0], 1e-9)
             bar.update(task, completed=done, total=total, rate=f"{rate:,.0f}", shards=shards)
+            bar.refresh()
 
         return run_day(store, settings, progress=progress, **kwargs)
 
@@ -363,6 +365,12 @@ def _day_with_progress(store: Any, settings: Settings, **kwargs: Any) -> DayRepo
     "--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: cores)."
 )
 @click.option("--verbose", "-v", is_flag=True, help="Who got what, and where the time went.")
+@click.option(
+    "--stats",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the run's counts and per-stage timings to this JSON file.",
+)
 @with_settings
 def run_command(
     settings: Settings,
@@ -372,6 +380,7 @@ def run_command(
     no_collect: bool,
     workers: int | None,
     verbose: bool,
+    stats: Path | None,
 ) -> None:
     """The day's job: collect → plan → shards (score, render, deliver), for every
     reader due.
@@ -400,6 +409,8 @@ def run_command(
     finally:
         store.close()
     _print_day(report, verbose=verbose)
+    if stats is not None:
+        stats.write_text(json.dumps(report.figures(), indent=2), encoding="utf-8")
     sys.exit(0 if report.ok else 1)
 
 

@@ -1,10 +1,10 @@
 """Personal RSS feeds: written by the day, read by the web app.
 
-Each reader's feed is ``feeds/<feed token>.rss``, with its items kept beside it in
-``<feed token>.items`` (each digest's rendered items, newest first), so that the day
-adds a digest to a feed without reading the store or rendering old digests again.
-Feeds with no items file yet (written by an older version, or deleted) are rebuilt
-from the ledger once.
+Each reader's feed is ``feeds/<feed token>.rss``. Each digest's items in it sit
+between two XML comments that name the digest's day and time, so that the day adds a
+digest by reading the reader's feed back, not the store, and renders no old digest
+again. A feed without them (written by an older version, or deleted) is rebuilt from
+the ledger once.
 """
 
 from __future__ import annotations
@@ -81,7 +81,10 @@ def _page(
         self_url=links.feed(sub.id),
         # the site, not a manage link: feeds are cached and shared, manage links expire
         link=settings.web.base_url,
-        items=[[body] for _, _, body in entries],
+        items=[
+            [b"<!--digest %s %s-->" % (d.isoformat().encode(), t.isoformat().encode()), body, _END]
+            for d, t, body in entries
+        ],
         updated=max((t for _, t, _ in entries), default=None),
     )
 
@@ -90,27 +93,33 @@ def feed_path(settings: Settings, links: LinkMaker, subscriber_id: int) -> Path:
     return settings.data_dir / "feeds" / links.feed(subscriber_id).rsplit("/", 1)[-1]
 
 
+_START = b"<!--digest "
+_END = b"<!--/digest-->"
+
+
 def _read_entries(path: Path) -> list[Entry] | None:
+    """The digests in a feed we wrote, or None without one (or if it is damaged)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
     entries: list[Entry] = []
-    at = 0
+    at = data.find(_START)
+    if at < 0:
+        return None
     try:
-        while at < len(data):
-            end = data.index(b"\n", at)
-            day, when, size = data[at:end].split()
-            start = end + 1
-            stop = start + int(size)
+        while at >= 0:
+            head = data.index(b"-->", at)
+            day, when = data[at + len(_START) : head].split()
+            stop = data.index(_END, head)
             entries.append(
                 (
                     date.fromisoformat(day.decode()),
                     datetime.fromisoformat(when.decode()),
-                    data[start:stop],
+                    data[head + 3 : stop],
                 )
             )
-            at = stop
+            at = data.find(_START, stop)
     except ValueError:
         return None  # damaged: rebuilt from the ledger
     return entries
@@ -147,19 +156,11 @@ class FeedWriter:
         """Put ``items`` (this digest's rendered feed items) first in the feed,
         replacing an entry of the same day, keeping ``digest_history`` entries."""
         path = feed_path(self.settings, self.links, sub.id)
-        sidecar = path.with_suffix(".items")
-        entries = _read_entries(sidecar)
+        entries = _read_entries(path) if has_history else None
         if entries is None:
             entries = self._from_ledger(sub) if has_history else []
         kept = [e for e in entries if e[0] != day]
         entries = [(day, now, b"".join(items)), *kept][: self.settings.digest_history]
-        _write_atomically(
-            sidecar,
-            b"".join(
-                b"%s %s %d\n%s" % (d.isoformat().encode(), t.isoformat().encode(), len(b), b)
-                for d, t, b in entries
-            ),
-        )
         _write_atomically(path, _page(self.renderer, self.settings, self.links, sub, entries))
         return path
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import multiprocessing as mp
 import os
 import signal
@@ -74,6 +75,28 @@ class DayReport:
     @property
     def failed(self) -> list[tuple[str, str]]:
         return self.written.failed
+
+    def figures(self) -> dict[str, Any]:
+        """The run's counts and timings as plain data (``digest run --stats``)."""
+        w = self.written
+        return {
+            "planned": self.plan.planned,
+            "owed": self.plan.owed,
+            "rebuilt": self.plan.rebuilt,
+            "refitted": self.refitted,
+            "workers": self.workers,
+            "shards": w.shards,
+            "claimed": w.claimed,
+            "sent": w.sent,
+            "empty": w.empty,
+            "feed_only": w.feed_only,
+            "cancelled": w.cancelled,
+            "feeds": w.feeds,
+            "deferred": len(w.deferred),
+            "failed": len(w.failed),
+            "seconds": dict(self.seconds),
+            "worker_seconds": dict(w.seconds),
+        }
 
     @property
     def ok(self) -> bool:
@@ -179,16 +202,20 @@ def _die_with_parent() -> None:
 
 
 def _work(
-    settings: Settings, now: datetime, version: str | None, conn: Connection, done: Any
+    fields: dict[str, Any], now: datetime, version: str | None, conn: Connection, done: Any
 ) -> None:
     """A worker process: run each shard it is handed until it is handed None."""
     _die_with_parent()
+    settings = Settings.model_construct(**fields)
 
     def tick() -> None:
         with done.get_lock():
             done.value += 1
 
     with Worker(settings, now=now, on_digest=tick) as worker:
+        # a shard makes millions of short-lived tuples and no cycles worth chasing
+        gc.freeze()
+        gc.set_threshold(100_000, 50, 100)
         while True:
             spec = conn.recv()
             if spec is None:
@@ -222,7 +249,9 @@ def _pool(
 
     def start() -> None:
         ours, theirs = ctx.Pipe()
-        proc = ctx.Process(target=_work, args=(settings, now, version, theirs, done), daemon=True)
+        proc = ctx.Process(
+            target=_work, args=(dict(settings), now, version, theirs, done), daemon=True
+        )
         proc.start()
         theirs.close()
         procs[ours] = proc
