@@ -18,7 +18,7 @@ import email
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -58,6 +58,9 @@ class SmtpServer:
     script: list[int | str] = field(default_factory=list)
     script_stage: Literal["rcpt", "data"] = "rcpt"
     refused: list[str] = field(default_factory=list)
+    # called with the client's (host, port) before a message is taken; a reply it
+    # returns is given instead
+    on_data: Callable[[tuple[str, int]], str | None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def next_reply(self, stage: str) -> str | None:
@@ -114,6 +117,10 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.server.on_data is not None:
+            hooked = self.server.on_data(session.peer)
+            if hooked is not None:
+                return hooked
         reply = self.server.next_reply("data")
         if reply is not None:
             return reply

@@ -27,7 +27,7 @@ from digest.textmodel import TextModel
 
 MODEL_PAPERS = 40_000
 REFIT_GROWTH = 1.25
-_BUILD_CHUNK = 5_000
+_BUILD_CHUNK = 50_000  # seeds shared by profiles of one chunk are embedded once
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,206 @@
+"""The sharded day across processes: the same messages on one process or many, a
+worker killed mid-shard, and two runs at once, against real SQLite and SMTP."""
+
+from __future__ import annotations
+
+import email
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections import Counter
+from datetime import date
+from email import policy
+from pathlib import Path
+
+import pytest
+import time_machine
+
+from digest.accounts import import_subscribers
+from digest.day.run import run_day
+from digest.day.shard import open_store
+from digest.day.sources import collect_sources
+from digest.day.vectors import refit
+from digest.profiles import SubscriberFile
+from digest.settings import Settings, SourceSettings, load_settings
+from tests.conftest import FIXTURES, NOW
+from tests.smtp_server import SmtpServer
+
+BATCH = FIXTURES / "batches" / "2026-06-30.jsonl"
+DAY = date(2026, 11, 20)
+SECRET = "test-secret-" + "x" * 20
+WORDS = ["model", "learning", "graph", "robot", "language", "vision", "quantum", "network"]
+DIGEST = str(Path(sys.executable).with_name("digest"))
+
+
+def readers(n: int) -> list[SubscriberFile]:
+    return [
+        SubscriberFile.model_validate(
+            {
+                "email": f"reader{i}@example.org",
+                "profiles": [
+                    {"name": "main", "keywords": [WORDS[i % len(WORDS)]], "max_papers": 5}
+                ],
+            }
+        )
+        for i in range(n)
+    ]
+
+
+def make_day(folder: Path, n: int, **day: object) -> Settings:
+    """A data dir with the fixture batch, its model, and ``n`` readers."""
+    settings = load_settings(
+        data_dir=folder / "data",
+        secret_key=SECRET,
+        web={"base_url": "https://digest.example.org"},
+        mail={"from_address": "digest@example.org"},
+        day=day,
+    )
+    store = open_store(settings)
+    collect_sources(store, settings, [SourceSettings(name="batch", location=str(BATCH))], now=NOW)
+    refit(store, now=NOW)
+    import_subscribers(store, readers(n), now=NOW)
+    store.close()
+    return settings
+
+
+def config_file(settings: Settings, smtp: SmtpServer, **day: int) -> Path:
+    path = settings.data_dir.parent / "digest.toml"
+    lines = [
+        f'data_dir = "{settings.data_dir}"',
+        f'secret_key = "{SECRET}"',
+        "[web]",
+        'base_url = "https://digest.example.org"',
+        "[mail]",
+        'mailer = "smtp"',
+        'from_address = "digest@example.org"',
+        "retries = 0",
+        "[smtp]",
+        f'host = "{smtp.host}"',
+        f"port = {smtp.port}",
+        'security = "plain"',
+        "[day]",
+        *(f"{k} = {v}" for k, v in day.items()),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def outbox(settings: Settings) -> dict[str, bytes]:
+    """Each message in the Maildir outbox by recipient, with its MIME boundary (a
+    per-process nonce) made neutral."""
+    found = {}
+    for path in (settings.data_dir / "outbox" / "new").iterdir():
+        raw = path.read_bytes()
+        boundary = re.search(rb'boundary="([^"]+)"', raw)
+        assert boundary is not None
+        raw = raw.replace(boundary.group(1), b"BOUNDARY")
+        message = email.message_from_bytes(raw, policy=policy.default)
+        found[str(message["To"])] = raw
+    return found
+
+
+def test_shards_on_a_pool_write_the_same_messages_as_one_process(tmp_path: Path) -> None:
+    one = make_day(tmp_path / "one", 30)
+    many = make_day(tmp_path / "many", 30, shard_size=4)
+    for settings, workers in ((one, 1), (many, 2)):
+        store = open_store(settings)
+        # manage links carry the time they were made: the same clock for both
+        with time_machine.travel(NOW, tick=False):
+            report = run_day(
+                store, settings, now=NOW, day=DAY, collect_first=False, workers=workers
+            )
+        store.close()
+        assert report.sent == 30 and report.ok
+    assert report.workers == 2 and report.written.shards == 8
+    single, pooled = outbox(one), outbox(many)
+    assert len(single) == 30
+    assert single == pooled
+    feeds = sorted(p.name for p in (one.data_dir / "feeds").iterdir())
+    assert feeds == sorted(p.name for p in (many.data_dir / "feeds").iterdir())
+    for name in feeds:
+        assert (one.data_dir / "feeds" / name).read_bytes() == (
+            many.data_dir / "feeds" / name
+        ).read_bytes()
+
+
+def _pid_of_peer(port: int, among: list[int]) -> int | None:
+    """The process (of ``among``) that owns the local TCP socket on ``port``."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port:
+            inodes.add(fields[9])
+    for pid in among:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    return pid
+        except OSError:
+            continue
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
+def test_a_worker_killed_mid_shard_and_a_rerun_send_each_digest_once(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    settings = make_day(tmp_path, 60)
+    cfg = config_file(settings, smtp_server, shard_size=10, workers=2)
+    killed: list[int] = []
+    lock = threading.Lock()
+    run: list[subprocess.Popen[str]] = []
+
+    def kill_the_sender(peer: tuple[str, int]) -> str | None:
+        with lock:
+            if killed or len(smtp_server.messages) < 15 or not run:
+                return None
+            pid = _pid_of_peer(peer[1], _children(run[0].pid))
+            assert pid is not None, "the sending worker was not found"
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        return "451 4.3.0 the sender is gone"  # nothing is taken from a dead client
+
+    smtp_server.on_data = kill_the_sender
+    args = [DIGEST, "run", "--no-collect", "--date", str(DAY), "--config", str(cfg)]
+    run.append(subprocess.Popen(args, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    out, err = run[0].communicate(timeout=120)
+    assert killed, "no worker was killed"
+    assert "sent: " in out, err
+    again = subprocess.run(args, text=True, capture_output=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    counts = Counter(str(m["To"]) for m in smtp_server.messages)
+    assert len(counts) == 60
+    assert set(counts.values()) == {1}
+    ids = Counter(str(m["Message-ID"]) for m in smtp_server.messages)
+    assert set(ids.values()) == {1}
+
+
+def test_two_runs_at_once_send_nothing_twice(tmp_path: Path, smtp_server: SmtpServer) -> None:
+    settings = make_day(tmp_path, 40)
+    cfg = config_file(settings, smtp_server, shard_size=5, workers=2)
+    args = [DIGEST, "run", "--no-collect", "--date", str(DAY), "--config", str(cfg)]
+    runs = [
+        subprocess.Popen(args, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    outputs = [r.communicate(timeout=120) for r in runs]
+    for r, (_, err) in zip(runs, outputs, strict=True):
+        assert r.returncode == 0, err
+    counts = Counter(str(m["To"]) for m in smtp_server.messages)
+    assert len(counts) == 40 and set(counts.values()) == {1}
+    sent = [int(re.search(r"sent: (\d+)", out).group(1)) for out, _ in outputs]  # type: ignore[union-attr]
+    assert sum(sent) == 40
