@@ -182,13 +182,6 @@ class Renderer:
             found = picks.items[day] = stencil.around()
         return found
 
-    def prepare(self, papers: Iterable[Paper], day: date | None = None) -> None:
-        """Render every pick of ``papers`` now (before forking workers, say)."""
-        for paper in papers:
-            self._paper(paper)
-            if day is not None:
-                self._item(paper, day)
-
     def _score(self, score: float) -> bytes:
         found = self._scores.get(score)
         if found is None:

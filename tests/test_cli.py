@@ -122,3 +122,28 @@ def test_demo_runs_a_whole_day_on_the_samples(tmp_path) -> None:
     again = CliRunner().invoke(main, ["demo", "--dir", str(tmp_path / "demo")])
     assert again.exit_code == 0 and "sent: 0" in again.output
     assert len(mailbox.Maildir(tmp_path / "demo" / "outbox", create=False)) == 2
+
+
+def test_profile_import_takes_json_lines_in_bulk(run, tmp_path: Path) -> None:
+    lines = [
+        {"email": f"r{i}@example.org", "profiles": [{"name": "main", "keywords": ["graph"]}]}
+        for i in range(30)
+    ]
+    path = tmp_path / "readers.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = run("profile", "import", str(path))
+    assert result.exit_code == 0 and "imported 30 subscribers, 30 profiles" in result.output
+    exported = run("profile", "export", "r7@example.org").output
+    assert 'email = "r7@example.org"' in exported and '"graph"' in exported
+
+
+def test_a_bad_line_in_a_bulk_import_names_the_line_and_changes_nothing(
+    run, tmp_path: Path
+) -> None:
+    good = {"email": "ok@example.org", "profiles": [{"name": "main", "keywords": ["graph"]}]}
+    bad = {"email": "bad@example.org", "profiles": []}
+    path = tmp_path / "readers.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    result = run("profile", "import", str(path))
+    assert result.exit_code == 1 and "readers.jsonl:2" in result.output
+    assert "no subscriber" in run("profile", "export", "ok@example.org").output

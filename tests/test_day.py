@@ -327,3 +327,77 @@ def test_a_reader_who_unsubscribes_before_sending_gets_nothing(
     assert report.sent == 3 and report.written.cancelled == 1
     assert {d.status for d in day_store.deliveries(subscriber_id=sub.id)} == {CANCELLED}
     assert "dee@example.org" not in {m["To"].addresses[0].addr_spec for m in smtp_server.messages}
+
+
+def test_a_temporary_refusal_goes_to_the_back_and_no_one_waits_for_it(
+    day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    smtp_server.script = [451]  # the first reader is refused once
+    slept: list[float] = []
+    report = run_day(
+        day_store, smtp_settings, now=NOW, workers=1, sleep=slept.append, collect_first=False
+    )
+    assert report.sent == 4 and not report.deferred
+    order = [m["To"].addresses[0].addr_spec for m in smtp_server.messages]
+    assert order[-1] == "ada@example.org"  # tried again after everyone else
+    assert len(slept) == 1  # one pause for the shard, not one per reader
+
+
+def test_after_a_421_the_connection_is_opened_again(
+    day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    smtp_server.script = [421]
+    report = run(day_store, smtp_settings)
+    assert report.sent == 4 and not report.failed and not report.deferred
+    assert smtp_server.refused[0].startswith("421")
+
+
+def test_a_run_where_every_delivery_is_deferred_is_not_ok(
+    day_store: Store, smtp_settings: Settings
+) -> None:
+    down = smtp_settings.model_copy(
+        update={"smtp": smtp_settings.smtp.model_copy(update={"port": 1})}
+    )
+    report = run(day_store, down)
+    assert len(report.deferred) == 4 and not report.ok
+
+
+def test_a_crash_on_a_named_day_long_ago_is_finished_by_the_same_command(
+    day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    from digest.deliver import make_mailer
+
+    long_ago = DAY - timedelta(days=60)
+    with pytest.raises(KeyboardInterrupt):
+        run(
+            day_store,
+            smtp_settings,
+            day=long_ago,
+            mailer=CrashingMailer(make_mailer(smtp_settings), 1),
+        )
+    # the claims of this (live) process hold until their lease runs out
+    later = run(day_store, smtp_settings, day=long_ago, now=NOW + timedelta(hours=1))
+    assert later.due == 0 and later.sent == 3
+    assert sorted(m["To"].addresses[0].addr_spec for m in smtp_server.messages) == sorted(READERS)
+
+
+def test_the_next_days_feed_holds_both_digests(
+    day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    run(day_store, smtp_settings)
+    collect_sources(
+        day_store,
+        smtp_settings,
+        [SourceSettings(name="next", location=str(FIXTURES / "batches" / "2026-07-01.jsonl"))],
+        now=NOW + timedelta(days=1),
+    )
+    run(day_store, smtp_settings, now=NOW + timedelta(days=1))
+    sub = day_store.subscriber("ada@example.org")
+    assert sub is not None
+    links = link_maker(smtp_settings)
+    path = smtp_settings.data_dir / "feeds" / links.feed(sub.id).rsplit("/", 1)[-1]
+    written = feedparser.parse(path.read_bytes())
+    days = {e.id.split(":")[1] for e in written.entries}
+    assert days == {str(DAY), str(DAY + timedelta(days=1))}
+    rebuilt, _ = feed_xml(day_store, smtp_settings, sub, links=links)
+    assert [e.id for e in feedparser.parse(rebuilt).entries] == [e.id for e in written.entries]
