@@ -172,6 +172,26 @@ def _print_collect(report: CollectReport) -> None:
         console.print(f"[red]source {s.name!r} failed: {s.error}")
 
 
+@main.command("refit")
+@with_settings
+def refit_command(settings: Settings) -> None:
+    """Fit the text model on the newest stored papers now, and rebuild every
+    profile's vectors with it.
+
+    `digest collect` does this by itself once the corpus has grown by a quarter.
+
+        digest refit
+    """
+    store = open_store(settings)
+    try:
+        version = refit(store, now=utcnow(), force=True)
+    finally:
+        store.close()
+    if version is None:
+        raise click.ClickException("no papers stored yet: run `digest collect` first")
+    click.echo(f"text model {version} fitted; profile vectors rebuilt")
+
+
 @main.command("papers")
 @click.option(
     "--batch", "batch_id", type=int, default=None, help="Only papers first seen in batch N."

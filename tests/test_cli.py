@@ -147,3 +147,10 @@ def test_a_bad_line_in_a_bulk_import_names_the_line_and_changes_nothing(
     result = run("profile", "import", str(path))
     assert result.exit_code == 1 and "readers.jsonl:2" in result.output
     assert "no subscriber" in run("profile", "export", "ok@example.org").output
+
+
+def test_refit_needs_papers_then_fits(run) -> None:
+    assert run("refit").exit_code == 1
+    run("collect", str(FIXTURES / "batches" / "2026-06-30.jsonl"))
+    result = run("refit")
+    assert result.exit_code == 0 and "fitted" in result.output
