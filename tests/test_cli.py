@@ -114,7 +114,7 @@ def test_demo_runs_a_whole_day_on_the_samples(tmp_path) -> None:
     box = mailbox.Maildir(tmp_path / "demo" / "outbox", create=False)
     recipients = sorted(m["To"] for m in box)
     assert recipients == ["ada@example.org", "grace@example.org"]
-    feeds = list((tmp_path / "demo" / "feeds").glob("*.rss"))
+    feeds = list((tmp_path / "demo" / "previews").glob("*.rss"))
     assert len(feeds) == 2
     preview = tmp_path / "demo" / "previews" / "ada@example.org.html"
     assert preview.is_file() and "language models" in preview.read_text()

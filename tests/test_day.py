@@ -10,13 +10,14 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from digest.day.feeds import feed_xml
+from digest.day.feeds import feed_xml, stored_feed
 from digest.day.plan import find_due, plan_day
 from digest.day.run import DayReport, run_day
 from digest.day.shard import link_maker, open_store
 from digest.day.sources import collect_sources
 from digest.mime import Message
 from digest.models import Keyword, Profile
+from digest.render import Renderer
 from digest.settings import Settings, SourceSettings, load_settings
 from digest.sources.formats import parse
 from digest.store import Store
@@ -282,12 +283,12 @@ def test_an_empty_day_sends_no_email_and_leaves_the_feed_alone(
     day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
 ) -> None:
     run(day_store, smtp_settings)
-    feeds = {p: p.read_bytes() for p in (smtp_settings.data_dir / "feeds").iterdir()}
-    assert len([p for p in feeds if p.suffix == ".rss"]) == 4
+    feeds = {p: p.read_bytes() for p in (smtp_settings.data_dir / "feeds").rglob("*.xml")}
+    assert len(feeds) == 4
     report = run(day_store, smtp_settings, now=NOW + timedelta(days=1))
     assert report.due == 4 and report.empty == 4 and report.sent == 0
     assert len(smtp_server.messages) == 4
-    assert {p: p.read_bytes() for p in (smtp_settings.data_dir / "feeds").iterdir()} == feeds
+    assert {p: p.read_bytes() for p in (smtp_settings.data_dir / "feeds").rglob("*.xml")} == feeds
 
 
 def test_rss_only_readers_get_a_feed_and_no_email(
@@ -302,10 +303,10 @@ def test_rss_only_readers_get_a_feed_and_no_email(
     xml, updated = feed_xml(day_store, smtp_settings, sub, links=links)
     parsed = feedparser.parse(xml)
     assert parsed.bozo == 0 and len(parsed.entries) == 4 and updated is not None
-    written = smtp_settings.data_dir / "feeds" / links.feed(sub.id).rsplit("/", 1)[-1]
-    assert [e.id for e in feedparser.parse(written.read_bytes()).entries] == [
-        e.id for e in parsed.entries
-    ]
+    stored = stored_feed(smtp_settings, links, sub.id)
+    assert stored is not None
+    served = stored.xml(Renderer(smtp_settings), smtp_settings, links, sub)
+    assert [e.id for e in feedparser.parse(served).entries] == [e.id for e in parsed.entries]
 
 
 def test_dry_run_decides_and_writes_nothing(
@@ -395,8 +396,9 @@ def test_the_next_days_feed_holds_both_digests(
     sub = day_store.subscriber("ada@example.org")
     assert sub is not None
     links = link_maker(smtp_settings)
-    path = smtp_settings.data_dir / "feeds" / links.feed(sub.id).rsplit("/", 1)[-1]
-    written = feedparser.parse(path.read_bytes())
+    stored = stored_feed(smtp_settings, links, sub.id)
+    assert stored is not None and len(stored.files) == 2
+    written = feedparser.parse(stored.xml(Renderer(smtp_settings), smtp_settings, links, sub))
     days = {e.id.split(":")[1] for e in written.entries}
     assert days == {str(DAY), str(DAY + timedelta(days=1))}
     rebuilt, _ = feed_xml(day_store, smtp_settings, sub, links=links)

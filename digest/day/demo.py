@@ -12,13 +12,16 @@ from importlib import resources
 from pathlib import Path
 
 from digest.accounts import import_subscribers
+from digest.day.feeds import stored_feed
 from digest.day.preview import preview
 from digest.day.run import DayReport, run_day
-from digest.day.shard import open_store
+from digest.day.shard import link_maker, open_store
 from digest.day.sources import sample_sources
 from digest.models import SourceReport
 from digest.profiles import load_subscriber_file
-from digest.settings import load_settings
+from digest.render import Renderer
+from digest.settings import Settings, load_settings
+from digest.store import Store
 
 
 @dataclass(slots=True)
@@ -29,6 +32,21 @@ class DemoReport:
     messages: int
     preview: Path
     feeds: list[Path]
+
+
+def _write_feeds(store: Store, settings: Settings) -> list[Path]:
+    """Each demo reader's feed as the web app would serve it, as a file to open."""
+    links = link_maker(settings)
+    renderer = Renderer(settings)
+    written = []
+    for sub in store.subscribers(status="active"):
+        found = stored_feed(settings, links, sub.id)
+        if found is not None:
+            path = settings.data_dir / "previews" / f"{sub.email}.rss"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(found.xml(renderer, settings, links, sub))
+            written.append(path)
+    return written
 
 
 def demo(
@@ -51,6 +69,7 @@ def demo(
         report = run_day(store, settings, now=now, day=now.date(), on_source=on_source)
         first = store.subscribers(status="active")[0]
         html = preview(store, settings, first.email, now=now) or ""
+        feeds = _write_feeds(store, settings)
     finally:
         store.close()
     preview_path = data_dir / "previews" / f"{first.email}.html"
@@ -58,5 +77,4 @@ def demo(
     preview_path.write_text(html, encoding="utf-8")
     outbox = data_dir / "outbox"
     count = len(mailbox.Maildir(outbox, create=True))
-    feeds = sorted((data_dir / "feeds").glob("*.rss"))
     return DemoReport(data_dir, report, outbox, count, preview_path, feeds)

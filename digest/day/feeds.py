@@ -1,16 +1,21 @@
 """Personal RSS feeds: written by the day, read by the web app.
 
-Each reader's feed is ``feeds/<feed token>.rss``. Each digest's items in it sit
-between two XML comments that name the digest's day and time, so that the day adds a
-digest by reading the reader's feed back, not the store, and renders no old digest
-again. A feed without them (written by an older version, or deleted) is rebuilt from
-the ledger once.
+The day writes each digest's rendered feed items once, as a fragment
+``feeds/days/<day>/<feed token>.xml``; it never reads or rewrites an older digest, so
+its cost does not grow with a feed's history. The web app serves a feed by joining the
+reader's last ``digest_history`` fragments inside the feed page, and answers a
+conditional GET from the fragments' sizes and times alone. A reader with no fragment
+yet (digests recorded by an older version) gets a feed built from the ledger.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from digest.links import LinkMaker
@@ -19,8 +24,6 @@ from digest.render import Renderer
 from digest.settings import Settings
 from digest.store import Item, Store
 from digest.store.ledger import DEFERRED, FAILED, FEED_ONLY, PENDING, SENDING, SENT
-
-Entry = tuple[date, datetime, bytes]
 
 
 def sections(items: Sequence[Item], papers: Mapping[str, Paper]) -> tuple[DigestSection, ...]:
@@ -67,62 +70,39 @@ def feed_xml(
     before the first digest)."""
     renderer = renderer or Renderer(settings)
     digests, times = feed_digests(store, sub, settings, links)
-    entries = [
-        (d.day, t, b"".join(renderer.feed_items(d))) for d, t in zip(digests, times, strict=True)
-    ]
+    entries = [(t, b"".join(renderer.feed_items(d))) for d, t in zip(digests, times, strict=True)]
     return _page(renderer, settings, links, sub, entries), max(times, default=None)
 
 
 def _page(
-    renderer: Renderer, settings: Settings, links: LinkMaker, sub: Subscriber, entries: list[Entry]
+    renderer: Renderer,
+    settings: Settings,
+    links: LinkMaker,
+    sub: Subscriber,
+    entries: Sequence[tuple[datetime, bytes]],
 ) -> bytes:
     return renderer.feed(
         email=sub.email,
         self_url=links.feed(sub.id),
         # the site, not a manage link: feeds are cached and shared, manage links expire
         link=settings.web.base_url,
-        items=[
-            [b"<!--digest %s %s-->" % (d.isoformat().encode(), t.isoformat().encode()), body, _END]
-            for d, t, body in entries
-        ],
-        updated=max((t for _, t, _ in entries), default=None),
+        items=[[body] for _, body in entries],
+        updated=max((t for t, _ in entries), default=None),
     )
 
 
-def feed_path(settings: Settings, links: LinkMaker, subscriber_id: int) -> Path:
-    return settings.data_dir / "feeds" / links.feed(subscriber_id).rsplit("/", 1)[-1]
+def _token(links: LinkMaker, subscriber_id: int) -> str:
+    return links.feed(subscriber_id).rsplit("/", 1)[-1].removesuffix(".rss")
 
 
-_START = b"<!--digest "
-_END = b"<!--/digest-->"
-
-
-def _read_entries(path: Path) -> list[Entry] | None:
-    """The digests in a feed we wrote, or None without one (or if it is damaged)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    entries: list[Entry] = []
-    at = data.find(_START)
-    if at < 0:
-        return None
-    try:
-        while at >= 0:
-            head = data.index(b"-->", at)
-            day, when = data[at + len(_START) : head].split()
-            stop = data.index(_END, head)
-            entries.append(
-                (
-                    date.fromisoformat(day.decode()),
-                    datetime.fromisoformat(when.decode()),
-                    data[head + 3 : stop],
-                )
-            )
-            at = data.find(_START, stop)
-    except ValueError:
-        return None  # damaged: rebuilt from the ledger
-    return entries
+def fragment(settings: Settings, links: LinkMaker, subscriber_id: int, day: date) -> Path:
+    return (
+        settings.data_dir
+        / "feeds"
+        / "days"
+        / day.isoformat()
+        / f"{_token(links, subscriber_id)}.xml"
+    )
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -131,42 +111,72 @@ def _write_atomically(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-class FeedWriter:
-    """Adds a digest to a reader's feed; one per process, like the renderer."""
+@dataclass(frozen=True, slots=True)
+class StoredFeed:
+    """A reader's fragments, newest first, as (path, size, mtime_ns) — enough for the
+    validators without reading a byte."""
 
-    def __init__(
-        self, store: Store, settings: Settings, links: LinkMaker, renderer: Renderer
-    ) -> None:
-        self.store = store
+    files: tuple[tuple[Path, int, int], ...]
+
+    @property
+    def etag(self) -> str:
+        key = "|".join(f"{p.parent.name}:{size}:{mtime}" for p, size, mtime in self.files)
+        return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+
+    @property
+    def modified(self) -> datetime:
+        newest = max(mtime for _, _, mtime in self.files)
+        return datetime.fromtimestamp(newest / 1e9, UTC).replace(tzinfo=None)
+
+    def xml(
+        self, renderer: Renderer, settings: Settings, links: LinkMaker, sub: Subscriber
+    ) -> bytes:
+        entries = []
+        for path, _, mtime in self.files:
+            with contextlib.suppress(FileNotFoundError):
+                when = datetime.fromtimestamp(mtime / 1e9, UTC).replace(tzinfo=None)
+                entries.append((when, path.read_bytes()))
+        return _page(renderer, settings, links, sub, entries)
+
+
+def stored_feed(
+    settings: Settings, links: LinkMaker, subscriber_id: int, *, look_back: int = 400
+) -> StoredFeed | None:
+    """The reader's last ``digest_history`` fragments (days up to ``look_back`` back
+    from the newest), or None if they have none."""
+    root = settings.data_dir / "feeds" / "days"
+    try:
+        days = sorted((d for d in os.listdir(root) if len(d) == 10), reverse=True)
+    except FileNotFoundError:
+        return None
+    name = f"{_token(links, subscriber_id)}.xml"
+    found: list[tuple[Path, int, int]] = []
+    for day in days[:look_back]:
+        path = root / day / name
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        found.append((path, stat.st_size, stat.st_mtime_ns))
+        if len(found) == settings.digest_history:
+            break
+    return StoredFeed(tuple(found)) if found else None
+
+
+class FeedWriter:
+    """Writes each digest's fragment; one per process, like the renderer."""
+
+    def __init__(self, settings: Settings, links: LinkMaker) -> None:
         self.settings = settings
         self.links = links
-        self.renderer = renderer
-        self.folder = settings.data_dir / "feeds"
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self._made: set[date] = set()
 
-    def add(
-        self,
-        sub: Subscriber,
-        day: date,
-        items: list[bytes],
-        *,
-        now: datetime,
-        has_history: bool,
-    ) -> Path:
-        """Put ``items`` (this digest's rendered feed items) first in the feed,
-        replacing an entry of the same day, keeping ``digest_history`` entries."""
-        path = feed_path(self.settings, self.links, sub.id)
-        entries = _read_entries(path) if has_history else None
-        if entries is None:
-            entries = self._from_ledger(sub) if has_history else []
-        kept = [e for e in entries if e[0] != day]
-        entries = [(day, now, b"".join(items)), *kept][: self.settings.digest_history]
-        _write_atomically(path, _page(self.renderer, self.settings, self.links, sub, entries))
+    def add(self, sub: Subscriber, day: date, items: list[bytes]) -> Path:
+        """Write ``items`` (this digest's rendered feed items) as the reader's
+        fragment of ``day``, replacing one written before (a rerun)."""
+        path = fragment(self.settings, self.links, sub.id, day)
+        if day not in self._made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(day)
+        _write_atomically(path, b"".join(items))
         return path
-
-    def _from_ledger(self, sub: Subscriber) -> list[Entry]:
-        digests, times = feed_digests(self.store, sub, self.settings, self.links)
-        return [
-            (d.day, t, b"".join(self.renderer.feed_items(d)))
-            for d, t in zip(digests, times, strict=True)
-        ]

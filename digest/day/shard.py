@@ -107,7 +107,7 @@ class Worker:
         self.store = open_store(settings)
         self.picker = Picker(self.store, Models(self.store))
         self.renderer = Renderer(settings)
-        self.feeds = FeedWriter(self.store, settings, self.links, self.renderer)
+        self.feeds = FeedWriter(settings, self.links)
         self.letterhead = Letterhead(settings.mail, date=now.replace(tzinfo=UTC))
         self.mailer = mailer or make_mailer(settings)
         self.sleep = sleep
@@ -155,14 +155,13 @@ class Worker:
                 [(r.id, s.id, r.after_batch_id, r.batch_id or 0) for r, s in live],
             )
         clock.lap("score")
-        history = self.store.with_history([s.id for _, s in live], before=rows[0].day)
         retry: list[_Retry] = []
         for row, sub in live:
             sections = tuple(s for s in picked.get(row.id, []) if s.papers)
             items = tuple(
                 Item(s.profile, sp.paper.id, sp.score, sp.why) for s in sections for sp in s.papers
             )
-            outcome = self._one(row, sub, sections, items, sub.id in history, report, clock)
+            outcome = self._one(row, sub, sections, items, report, clock)
             if isinstance(outcome, _Retry):
                 retry.append(outcome)
             else:
@@ -181,7 +180,6 @@ class Worker:
         sub: Subscriber,
         sections: tuple[DigestSection, ...],
         items: tuple[Item, ...],
-        has_history: bool,
         report: ShardReport,
         clock: _Clock,
     ) -> Finished | _Retry:
@@ -198,7 +196,7 @@ class Worker:
             fresh = self.renderer.feed_items(digest) if rss else None
         clock.lap("render")
         if fresh is not None and items:
-            self.feeds.add(sub, row.day, fresh, now=self.now, has_history=has_history)
+            self.feeds.add(sub, row.day, fresh)
             report.feeds += 1
             clock.lap("feeds")
         if not email:
