@@ -22,6 +22,9 @@ Purpose = Literal["confirm", "manage", "unsubscribe", "feedback", "feed", "archi
 PURPOSES: tuple[Purpose, ...] = ("confirm", "manage", "unsubscribe", "feedback", "feed", "archive")
 EXPIRING: frozenset[str] = frozenset({"confirm", "manage"})
 MIN_SECRET = 16
+MAX_ID = 2**63 - 1
+"""Ids are SQL integers; a bigger one names nothing, and the database driver would
+refuse to bind it."""
 
 
 _HEX = "{:x}".format
@@ -67,11 +70,14 @@ class Tokens:
                 payload = signer.unsign(token, max_age=max_age)
             else:
                 payload = signer.unsign(token)
-            return tuple(int(part, 16) for part in payload.decode().split("."))
+            subject = tuple(int(part, 16) for part in payload.decode().split("."))
         except SignatureExpired as exc:
             raise BadToken("this link has expired") from exc
         except (BadSignature, ValueError, UnicodeDecodeError) as exc:
             raise BadToken("this link is not valid") from exc
+        if not all(0 <= n <= MAX_ID for n in subject):
+            raise BadToken("this link is not valid")
+        return subject
 
 
 def _signer(secret: str, purpose: Purpose) -> Signer:

@@ -51,3 +51,11 @@ def test_expiring_tokens_expire() -> None:
         pytest.raises(BadToken, match="expired"),
     ):
         tokens.read("manage", token, max_age=7200)
+
+
+def test_ids_beyond_the_database_range_never_read_back() -> None:
+    tokens = Tokens(SECRET)
+    assert tokens.read("feed", tokens.make("feed", 2**63 - 1)) == (2**63 - 1,)
+    for purpose, subject in [("feed", (2**63,)), ("archive", (1, 2**64)), ("manage", (16**40,))]:
+        with pytest.raises(BadToken, match="not valid"):
+            tokens.read(purpose, tokens.make(purpose, *subject))  # type: ignore[arg-type]

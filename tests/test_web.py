@@ -467,6 +467,16 @@ def test_a_token_for_a_deleted_subscriber_is_rejected(client: TestClient, tokens
     assert client.get(f"/m/{tokens.make('manage', 999)}").status_code == 404
 
 
+@pytest.mark.parametrize("purpose", PURPOSES)
+@pytest.mark.parametrize("big", [2**63, 2**64 + 5, 16**40])
+def test_a_genuine_token_with_an_id_beyond_the_database_range_is_not_found(
+    client: TestClient, tokens: Tokens, purpose: str, big: int
+) -> None:
+    response = client.get(_urls(tokens, purpose, big))
+    assert response.status_code == 404, response.text
+    assert "Something went wrong" not in response.text
+
+
 def test_expired_confirm_links_are_rejected(
     client: TestClient, store: Store, tokens: Tokens, settings: Settings
 ) -> None:
