@@ -27,6 +27,7 @@ from digest.sources.formats import parse
 from digest.store import Item, Planned, Store
 from digest.tokens import Tokens
 from digest.web import MissingSecret, create_app
+from digest.web.server import HeaderDeadline
 from tests.conftest import FIXTURES, NOW
 from tests.smtp_server import SmtpServer
 
@@ -191,12 +192,18 @@ def test_serve_runs_the_scheduler_alongside_the_server(
 
     monkeypatch.setattr(uvicorn, "run", run)
     serve(settings, "127.0.0.1", 8123)
-    assert seen["options"] == {
+    options = dict(seen["options"])  # type: ignore[call-overload]
+    protocol = options.pop("http")
+    assert issubclass(protocol, HeaderDeadline) and protocol.header_timeout == 10.0
+    assert options == {
         "host": "127.0.0.1",
         "port": 8123,
         "log_level": "info",
         "proxy_headers": True,
         "server_header": False,
+        "timeout_keep_alive": 5,
+        "limit_concurrency": 1000,
+        "h11_max_incomplete_event_size": 16 * 1024,
     }
     assert "APScheduler" in seen["threads"]  # type: ignore[operator]
     assert seen["jobs"] == ["digest.collect", "digest.deliver"]
