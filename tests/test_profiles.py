@@ -48,6 +48,10 @@ def test_the_example_file_loads_and_round_trips_exactly(tmp_path: Path) -> None:
         ),
         ('email = "not an address"\n[[profiles]]\nname = "x"\n', "email: Value error"),
         (
+            'email = "zoë@example.org"\n[[profiles]]\nname = "x"\n',
+            "email: Value error, mail can only go to addresses that are plain ASCII",
+        ),
+        (
             'email = "a@example.org"\ntimezone = "Mars/Base"\n[[profiles]]\nname = "x"\n',
             "unknown time zone",
         ),
@@ -149,3 +153,9 @@ def test_store_round_trips_profiles(store: Store) -> None:
     assert store.record_feedback(row.id, "information theory", "2401.00001", "down", now=NOW)
     after = store.profiles(row.id)[1]
     assert (after.liked, after.disliked) == ([], ["2401.00001"])
+
+
+def test_a_unicode_domain_is_kept_in_its_ascii_form(tmp_path: Path) -> None:
+    path = tmp_path / "ada.toml"
+    path.write_text('email = "Ada@пример.com"\n[[profiles]]\nname = "x"\n', encoding="utf-8")
+    assert load_subscriber_file(path).email == "ada@xn--e1afmkfd.com"

@@ -368,6 +368,53 @@ def test_mail_goes_through_smtp_and_a_refusal_does_not_show(
         assert smtp_server.refused
 
 
+@pytest.mark.parametrize(
+    "address", ["ünïcödé@exämple.org", "\u0430da@example.org", "zoë@example.org"]
+)
+def test_an_address_not_ascii_before_the_at_is_refused_at_the_form(
+    client: TestClient, store: Store, settings: Settings, address: str
+) -> None:
+    status, html = subscribe(client, address)
+    assert status == 400 and "Check your inbox" not in html
+    assert "plain ASCII" in html
+    assert store.subscribers() == [] and outbox(settings) == []
+
+
+def test_a_unicode_domain_is_mailed_under_its_ascii_name(
+    tmp_path: Path, smtp_server: SmtpServer, store: Store
+) -> None:
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        secret_key="test-secret-" + "x" * 20,
+        mail={"mailer": "smtp", "retry_backoff": 0},
+        smtp={"host": smtp_server.host, "port": smtp_server.port, "security": "plain"},
+    )
+    with TestClient(create_app(settings, store=store, clock=Clock(NOW)), base_url=BASE) as c:
+        status, html = subscribe(c, "ada@пример.com")
+        assert status == 200 and "Check your inbox" in html
+        (message,) = smtp_server.wait_for(1)
+    assert message["To"] == "ada@xn--e1afmkfd.com"
+    assert store.subscriber("ada@xn--e1afmkfd.com") is not None
+
+
+def test_a_link_mail_that_cannot_be_written_is_logged_not_raised(
+    client: TestClient,
+    store: Store,
+    tokens: Tokens,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sid = active(store, "zoë@exämple.org")
+    with time_machine.travel(datetime(2026, 6, 1, 12, 0), tick=False):
+        url = f"/m/{tokens.make('manage', sid)}"
+    with time_machine.travel(datetime(2026, 11, 20, 6, 0), tick=False):
+        page = client.get(url)
+        sent = client.post(url, data={"csrf": csrf_of(page.text), "action": "renew"})
+    assert sent.status_code == 200 and "on its way" in sent.text
+    assert outbox(settings) == []
+    assert "manage mail to subscriber not sent" in caplog.text
+
+
 def test_a_temporary_smtp_failure_is_retried(
     tmp_path: Path, smtp_server: SmtpServer, store: Store
 ) -> None:
