@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import email
 import json
+from email import policy
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from digest import pipeline
 from digest.cli import main
 from digest.profiles import (
     ProfileFileError,
@@ -13,6 +16,7 @@ from digest.profiles import (
     load_profile_file,
     load_subscriber_file,
 )
+from digest.settings import Settings, SourceSettings
 from digest.store import Store
 from tests.conftest import FIXTURES, NOW
 
@@ -159,3 +163,37 @@ def test_a_unicode_domain_is_kept_in_its_ascii_form(tmp_path: Path) -> None:
     path = tmp_path / "ada.toml"
     path.write_text('email = "Ada@пример.com"\n[[profiles]]\nname = "x"\n', encoding="utf-8")
     assert load_subscriber_file(path).email == "ada@xn--e1afmkfd.com"
+
+
+def test_control_characters_in_a_profile_file_never_reach_the_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    path = tmp_path / "ada.toml"
+    path.write_text(
+        'email = "ada@example.org"\nsend_hour = 6\n[[profiles]]\n'
+        'name = "quantum\\r\\nX-Injected: 1\\u0000"\n'
+        'keywords = ["quantum\\u0007", { phrase = "types\\u2028theory", weight = 2 }]\n'
+        '[[profiles.seed_papers]]\ntitle = "Seed\\ntitle"\n'
+        'abstract = "first line\\r\\nsecond\\tline\\u0000"\n'
+    )
+    (profile,) = load_subscriber_file(path).profiles
+    assert profile.name == "quantum X-Injected: 1"
+    assert [k.phrase for k in profile.keywords] == ["quantum", "types theory"]
+    assert profile.seed_papers[0].title == "Seed title"
+    assert profile.seed_papers[0].abstract == "first line\nsecond\tline"
+    monkeypatch.setenv("DIGEST_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("DIGEST_SECRET_KEY", settings.secret_key.get_secret_value())  # type: ignore[union-attr]
+    runner = CliRunner()
+    assert runner.invoke(main, ["profile", "import", str(path)]).exit_code == 0
+    store = pipeline.open_store(settings)
+    batch = FIXTURES / "batches" / "2026-06-29.jsonl"
+    pipeline.collect_sources(
+        store, settings, [SourceSettings(name="b", location=str(batch))], now=NOW
+    )
+    report = pipeline.run_day(store, settings, now=NOW, day=NOW.date(), collect_first=False)
+    store.close()
+    assert (report.sent, report.failed) == (1, [])
+    (sent,) = (settings.data_dir / "outbox" / "new").iterdir()
+    message = email.message_from_bytes(sent.read_bytes(), policy=policy.default)
+    assert "quantum X-Injected: 1" in str(message["Subject"])
+    assert message["X-Injected"] is None

@@ -852,6 +852,34 @@ def test_manage_saves_every_field_at_once(
     assert "mechanism design ^2" in shown.text
 
 
+def test_control_characters_typed_into_the_manage_form_never_reach_the_day(
+    client: TestClient, papers: Store, tokens: Tokens, settings: Settings
+) -> None:
+    sid = active(papers)
+    url = f"/m/{tokens.make('manage', sid)}"
+    data = manage_data(client.get(url).text)
+    data.update(
+        {
+            "p0.name": "quantum\r\nBcc: mallory@example.org\x00",
+            "p0.keywords": "quantum\x1b",
+            "p0.authors": "Ada\x07 Lovelace",
+            "p0.exclude": "survey\u2028review",
+            "action": "save",
+        }
+    )
+    assert client.post(url, data=data, follow_redirects=False).status_code == 303
+    (profile,) = papers.profiles(sid)
+    assert profile.name == "quantum Bcc: mallory@example.org"
+    assert profile.keywords == [Keyword(phrase="quantum")]
+    assert (profile.authors, profile.exclude) == (["Ada Lovelace"], ["survey review"])
+    assert client.get(url).status_code == 200
+    report = pipeline.run_day(papers, settings, now=NOW, day=NOW.date(), collect_first=False)
+    assert (report.sent, report.failed) == (1, [])
+    (message,) = outbox(settings)
+    assert "quantum Bcc: mallory@example.org" in message["Subject"]
+    assert message["Bcc"] is None
+
+
 def test_preview_shows_unsaved_changes_and_saves_nothing(
     client: TestClient, papers: Store, tokens: Tokens
 ) -> None:
