@@ -101,6 +101,10 @@ OneLine = Annotated[str, BeforeValidator(one_line)]
 Text = Annotated[str, BeforeValidator(multi_line)]
 
 
+MAX_FEEDBACK = 5000
+"""Papers a profile keeps in each of ``liked`` and ``disliked``; the oldest go first."""
+
+
 class Keyword(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -131,8 +135,8 @@ class Profile(BaseModel):
     seed_papers: list[SeedPaper] = Field(default_factory=list, max_length=500)
     max_papers: int = Field(default=20, ge=1, le=200)
     min_score: float = Field(default=0.0, ge=0)
-    liked: list[str] = Field(default_factory=list, max_length=5000)
-    disliked: list[str] = Field(default_factory=list, max_length=5000)
+    liked: list[str] = Field(default_factory=list, max_length=MAX_FEEDBACK)
+    disliked: list[str] = Field(default_factory=list, max_length=MAX_FEEDBACK)
 
     @field_validator("keywords", mode="before")
     @classmethod

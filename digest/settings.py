@@ -111,6 +111,11 @@ class WebSettings(BaseModel):
     manage_max_age: int = Field(
         default=90 * 86400, gt=0, description="Seconds a manage-profile link stays valid."
     )
+    feedback_max_age: int = Field(
+        default=180 * 86400,
+        gt=0,
+        description="Seconds a feedback (thumbs up or down) link in an email or feed stays valid.",
+    )
     header_timeout: float = Field(
         default=10.0,
         gt=0,

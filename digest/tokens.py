@@ -2,7 +2,8 @@
 
 A token names one subscriber (for archive links, a subscriber and a delivery) for one
 purpose; the purpose is the signing salt, so a token made for one purpose never reads
-as another. Confirm and manage tokens carry a timestamp and expire; the others last
+as another. Confirm, manage and feedback tokens carry a timestamp and expire (feedback
+links sit in every email and feed, and each one changes a profile); the others last
 until the secret changes. Payloads are short strings signed with HMAC-SHA256, cheap
 enough to mint for every subscriber of a large audience each day.
 """
@@ -20,7 +21,7 @@ from itsdangerous.encoding import int_to_bytes
 
 Purpose = Literal["confirm", "manage", "unsubscribe", "feedback", "feed", "archive"]
 PURPOSES: tuple[Purpose, ...] = ("confirm", "manage", "unsubscribe", "feedback", "feed", "archive")
-EXPIRING: frozenset[str] = frozenset({"confirm", "manage"})
+EXPIRING: frozenset[str] = frozenset({"confirm", "manage", "feedback"})
 MIN_SECRET = 16
 MAX_ID = 2**63 - 1
 """Ids are SQL integers; a bigger one names nothing, and the database driver would

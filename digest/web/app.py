@@ -168,6 +168,7 @@ class Web:
         max_age = {
             "confirm": self.settings.web.confirm_max_age,
             "manage": self.settings.web.manage_max_age,
+            "feedback": self.settings.web.feedback_max_age,
         }.get(purpose)
         try:
             subject = self.tokens.read(purpose, token, max_age=max_age)
@@ -388,6 +389,12 @@ class Web:
         if not profile or not paper_id or len(profile) > 100 or len(paper_id) > 300:
             raise HTTPException(404)
         return Feedback(sub, vote, profile, paper_id)
+
+    def check_received(self, target: Feedback) -> None:
+        """Feedback links are only made for papers in the reader's digests; any other
+        paper id is a link we never gave out."""
+        if not self.store.received(target.subscriber.id, target.paper_id):
+            raise LinkError()
 
     def feedback_context(self, target: Feedback) -> dict[str, Any]:
         paper = self.store.get_papers([target.paper_id]).get(target.paper_id)
@@ -651,6 +658,7 @@ def _add_routes(app: FastAPI, web: Web) -> None:
     @app.get("/fb/{token}/{vote}/{rest:path}")
     def feedback_page(request: Request, token: str, vote: str, rest: str) -> Response:
         target = web.feedback_target(request, token, vote)
+        web.check_received(target)
         if not web.has_profile(target):
             return web.message(
                 request,
@@ -672,6 +680,7 @@ def _add_routes(app: FastAPI, web: Web) -> None:
         target = web.feedback_target(request, token, vote)
         if not web.csrf.check(request.url.path, _first(posted, CSRF_FIELD)):
             return web.bad_form(request)
+        web.check_received(target)
         recorded = web.store.record_feedback(
             target.subscriber.id, target.profile, target.paper_id, vote, now=web.clock()
         )
