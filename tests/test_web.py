@@ -7,11 +7,13 @@ every "was a message sent?" question is answered by counting real messages.
 from __future__ import annotations
 
 import email
+import os
 import re
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
+from email.utils import format_datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -1155,7 +1157,7 @@ def test_feedback_links_expire(
 
 
 def test_the_feed_has_validators_and_answers_conditional_gets(
-    client: TestClient, papers: Store, tokens: Tokens
+    client: TestClient, papers: Store, tokens: Tokens, settings: Settings
 ) -> None:
     sid = active(papers)
     _sent_digest(papers, sid)
@@ -1166,21 +1168,60 @@ def test_the_feed_has_validators_and_answers_conditional_gets(
         assert response.headers["content-type"] == "application/rss+xml; charset=utf-8"
         assert "<rss" in response.text
         etag, modified = response.headers["etag"], response.headers["last-modified"]
-        assert etag.startswith('"') and modified == "Fri, 20 Nov 2026 06:00:00 GMT"
+        (written,) = (settings.data_dir / "feeds").iterdir()
+        assert response.content == written.read_bytes(), "rendered once, kept on disk"
+        changed = datetime.fromtimestamp(written.stat().st_mtime, UTC)
+        assert etag.startswith('"') and modified == format_datetime(changed, usegmt=True)
         same = client.get(url, headers={"If-None-Match": etag})
         assert same.status_code == 304 and same.content == b""
         assert same.headers["etag"] == etag
         assert client.get(url, headers={"If-None-Match": f'W/{etag}, "other"'}).status_code == 304
         assert client.get(url, headers={"If-None-Match": "*"}).status_code == 304
         assert client.get(url, headers={"If-Modified-Since": modified}).status_code == 304
-        newer = "Sat, 21 Nov 2026 00:00:00 GMT"
+        newer = format_datetime(changed + timedelta(days=1), usegmt=True)
         assert client.get(url, headers={"If-Modified-Since": newer}).status_code == 304
         assert client.get(url, headers={"If-None-Match": '"stale"'}).status_code == 200
-        older = "Thu, 01 Jan 2026 00:00:00 GMT"
+        older = format_datetime(changed - timedelta(days=300), usegmt=True)
         assert client.get(url, headers={"If-Modified-Since": older}).status_code == 200
         assert client.get(url, headers={"If-Modified-Since": "garbage"}).status_code == 200
         head = client.head(url)
         assert head.status_code == 200 and head.headers["etag"] == etag
+
+
+def test_the_feed_is_served_as_the_day_wrote_it_without_rendering(
+    client: TestClient, papers: Store, tokens: Tokens, settings: Settings
+) -> None:
+    sid = active(papers)
+    report = pipeline.run_day(papers, settings, now=NOW, day=NOW.date(), collect_first=False)
+    (written,) = report.feeds
+    url = f"/f/{tokens.make('feed', sid)}.rss"
+    assert written.name == url.rsplit("/", 1)[-1]
+    first = client.get(url)
+    assert first.status_code == 200 and first.content == written.read_bytes()
+    etag = first.headers["etag"]
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+
+    # the same size and time: the validators cannot tell, and the bytes on disk are served
+    stat = written.stat()
+    same_size = first.content.replace(b"Quantum", b"QUANTUM")
+    written.write_bytes(same_size)
+    os.utime(written, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    assert client.get(url).content == same_size
+
+    # a new feed from the day: a new ETag, and the old one no longer matches
+    written.write_bytes(b"<rss version='2.0'><channel><title>next day</title></channel></rss>")
+    os.utime(written, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    fresh = client.get(url, headers={"If-None-Match": etag})
+    assert fresh.status_code == 200 and b"next day" in fresh.content
+    assert fresh.headers["etag"] != etag
+    assert client.get(url, headers={"If-None-Match": fresh.headers["etag"]}).status_code == 304
+
+    # no file at all (a new data folder): rendered once, written, then served from disk
+    written.unlink()
+    again = client.get(url)
+    assert again.status_code == 200 and b"A Quantum Method of Types" in again.content
+    assert written.read_bytes() == again.content
 
 
 def test_the_feed_of_a_new_subscriber_and_of_an_unsubscribed_one(

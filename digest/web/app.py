@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from digest import pipeline
 from digest.links import LinkMaker
 from digest.models import DigestSection, Profile, Subscriber
+from digest.render import Renderer
 from digest.resources import shipped
 from digest.settings import Settings
 from digest.store import Store
@@ -53,6 +56,7 @@ log = logging.getLogger("digest.web")
 Clock = Callable[[], datetime]
 PREVIEW_PAPERS = 10
 MAX_FORM_FIELDS = 400
+RSS = "application/rss+xml; charset=utf-8"
 BLANK_SUBSCRIBE = {"email": "", "interests": "", "send_hour": "7", "timezone": ""}
 
 
@@ -135,6 +139,7 @@ class Web:
         self.links = LinkMaker(settings.web.base_url, self.tokens)
         self.csrf = Csrf(secret)
         self.templates = template_env(settings)
+        self._feed_lock = threading.Lock()
         self.secure_cookies = settings.web.base_url.startswith("https://")
 
     # rendering ---------------------------------------------------------------
@@ -412,21 +417,65 @@ class Web:
     # feed --------------------------------------------------------------------
 
     def feed(self, request: Request, token: str) -> Response:
+        """The feed file the day wrote, with validators from its size and time: a
+        conditional GET is answered without reading it, let alone rendering. Only a
+        reader with no file yet (or no RSS channel) has the feed rendered here."""
         sub = self.subscriber_for("feed", token)
         if sub.status == "unsubscribed":
             return Response(status_code=410)
-        body, modified = pipeline.feed_xml(self.store, self.settings, sub)
-        headers = {
-            "ETag": f'"{hashlib.sha256(body).hexdigest()[:32]}"',
-            "Cache-Control": "private, max-age=900",
-        }
-        if modified is not None:
-            if modified.tzinfo is None:
-                modified = modified.replace(tzinfo=UTC)
-            headers["Last-Modified"] = format_datetime(modified.astimezone(UTC), usegmt=True)
-        if _not_modified(request, headers["ETag"], modified):
-            return Response(status_code=304, headers=headers)
-        return Response(body, media_type="application/rss+xml; charset=utf-8", headers=headers)
+        path = self.settings.data_dir / "feeds" / f"{self.tokens.make('feed', sub.id)}.rss"
+        served = _feed_file(request, path)
+        if served is not None:
+            return served
+        if "rss" not in sub.channels:
+            body, modified = pipeline.feed_xml(self.store, self.settings, sub, links=self.links)
+            etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+            return _feed_response(request, body, etag, modified)
+        with self._feed_lock:
+            if not path.exists():
+                pipeline.write_feed(
+                    self.store,
+                    self.settings,
+                    sub,
+                    links=self.links,
+                    renderer=Renderer(self.settings),
+                )
+        served = _feed_file(request, path)
+        if served is None:
+            raise HTTPException(404)
+        return served
+
+
+def _feed_file(request: Request, path: Path) -> Response | None:
+    """The feed at ``path`` (None if there is none), its ETag made of its size and
+    modification time, read from the opened file so the two always agree."""
+    try:
+        with path.open("rb") as f:
+            stat = os.fstat(f.fileno())
+            etag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+            modified = datetime.fromtimestamp(stat.st_mtime, UTC)
+            if _not_modified(request, etag, modified):
+                return Response(status_code=304, headers=_feed_headers(etag, modified))
+            body = f.read()
+    except FileNotFoundError:
+        return None
+    return Response(body, media_type=RSS, headers=_feed_headers(etag, modified))
+
+
+def _feed_response(request: Request, body: bytes, etag: str, modified: datetime | None) -> Response:
+    headers = _feed_headers(etag, modified)
+    if _not_modified(request, etag, modified):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=RSS, headers=headers)
+
+
+def _feed_headers(etag: str, modified: datetime | None) -> dict[str, str]:
+    headers = {"ETag": etag, "Cache-Control": "private, max-age=900"}
+    if modified is not None:
+        if modified.tzinfo is None:
+            modified = modified.replace(tzinfo=UTC)
+        headers["Last-Modified"] = format_datetime(modified.astimezone(UTC), usegmt=True)
+    return headers
 
 
 def _not_modified(request: Request, etag: str, modified: datetime | None) -> bool:
