@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +70,45 @@ class SourceReport:
     not_modified: bool = False
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_BREAKS = re.compile(r"[\t\n\v\f\r\x1c-\x1e\x85\u2028\u2029]+")
+_OTHER_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f]")
+
+
+def one_line(value: Any) -> Any:
+    """Control characters out of a one-line value: each run of line breaks and tabs
+    becomes a space, the others go. A profile name or keyword ends up in mail headers
+    (the subject), URLs and pages, where a line break does harm, whether it came from
+    a form or a file. Text without any is returned as it is."""
+    if isinstance(value, str) and _CONTROL.search(value):
+        return _OTHER_CONTROL.sub("", _BREAKS.sub(" ", value)).strip()
+    return value
+
+
+def multi_line(value: Any) -> Any:
+    """Like :func:`one_line` for text that may have lines: line breaks become ``\\n``
+    and tabs stay."""
+    if isinstance(value, str) and _CONTROL.search(value):
+        lines = value.replace("\r\n", "\n").translate(_LINE_ENDS)
+        return _TEXT_CONTROL.sub("", lines).strip()
+    return value
+
+
+_LINE_ENDS = str.maketrans(dict.fromkeys("\r\x1c\x1d\x1e\x85\u2028\u2029", "\n"))
+
+OneLine = Annotated[str, BeforeValidator(one_line)]
+Text = Annotated[str, BeforeValidator(multi_line)]
+
+
+MAX_FEEDBACK = 5000
+"""Papers a profile keeps in each of ``liked`` and ``disliked``; the oldest go first."""
+
+
 class Keyword(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    phrase: str = Field(min_length=1, max_length=200)
+    phrase: OneLine = Field(min_length=1, max_length=200)
     weight: float = Field(default=1.0, gt=0, le=10)
 
 
@@ -81,9 +117,9 @@ class SeedPaper(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str | None = Field(default=None, max_length=200)
-    title: str | None = Field(default=None, max_length=1000)
-    abstract: str | None = Field(default=None, max_length=20000)
+    id: OneLine | None = Field(default=None, max_length=200)
+    title: OneLine | None = Field(default=None, max_length=1000)
+    abstract: Text | None = Field(default=None, max_length=20000)
 
 
 class Profile(BaseModel):
@@ -91,16 +127,16 @@ class Profile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100)
+    name: OneLine = Field(min_length=1, max_length=100)
     keywords: list[Keyword] = Field(default_factory=list, max_length=200)
-    exclude: list[str] = Field(default_factory=list, max_length=200)
-    authors: list[str] = Field(default_factory=list, max_length=200)
-    categories: list[str] = Field(default_factory=list, max_length=100)
+    exclude: list[OneLine] = Field(default_factory=list, max_length=200)
+    authors: list[OneLine] = Field(default_factory=list, max_length=200)
+    categories: list[OneLine] = Field(default_factory=list, max_length=100)
     seed_papers: list[SeedPaper] = Field(default_factory=list, max_length=500)
     max_papers: int = Field(default=20, ge=1, le=200)
     min_score: float = Field(default=0.0, ge=0)
-    liked: list[str] = Field(default_factory=list, max_length=5000)
-    disliked: list[str] = Field(default_factory=list, max_length=5000)
+    liked: list[str] = Field(default_factory=list, max_length=MAX_FEEDBACK)
+    disliked: list[str] = Field(default_factory=list, max_length=MAX_FEEDBACK)
 
     @field_validator("keywords", mode="before")
     @classmethod

@@ -28,6 +28,30 @@ class ProfileFileError(ValueError):
     """A profile file that cannot be used; nothing was changed."""
 
 
+class NotAscii(ValueError):
+    """A valid address that is not ASCII before the @: mailing it would need SMTPUTF8,
+    which digest does not send."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "mail can only go to addresses that are plain ASCII before the @ "
+            "(letters a to z, digits and . _ + -)"
+        )
+
+
+def mail_address(text: str) -> str:
+    """A valid address as digest stores and mails it: lower-cased, a Unicode domain in
+    its ASCII (IDNA, ``xn--``) form. Raises :class:`NotAscii` for an address that is not
+    ASCII before the @, ValueError with the reason for an invalid one."""
+    try:
+        checked = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from exc
+    if checked.ascii_email is None:
+        raise NotAscii()
+    return checked.ascii_email.lower()
+
+
 class SubscriberFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -42,10 +66,7 @@ class SubscriberFile(BaseModel):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        try:
-            return validate_email(value, check_deliverability=False).normalized.lower()
-        except EmailNotValidError as exc:
-            raise ValueError(str(exc)) from exc
+        return mail_address(value)
 
     @field_validator("timezone")
     @classmethod

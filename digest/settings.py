@@ -136,6 +136,25 @@ class WebSettings(BaseModel):
     manage_max_age: int = Field(
         default=90 * 86400, gt=0, description="Seconds a manage-profile link stays valid."
     )
+    feedback_max_age: int = Field(
+        default=180 * 86400,
+        gt=0,
+        description="Seconds a feedback (thumbs up or down) link in an email or feed stays valid.",
+    )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client has to send a request's line and headers before "
+        "the connection is closed.",
+    )
+    keep_alive_timeout: int = Field(
+        default=5, ge=1, description="Seconds an idle keep-alive connection is kept open."
+    )
+    max_concurrency: int = Field(
+        default=1000,
+        ge=1,
+        description="Connections and requests handled at once; beyond it a request gets 503.",
+    )
 
 
 class Settings(BaseSettings):

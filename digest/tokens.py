@@ -2,7 +2,8 @@
 
 A token names one subscriber (for archive links, a subscriber and a delivery) for one
 purpose; the purpose is the signing salt, so a token made for one purpose never reads
-as another. Confirm and manage tokens carry a timestamp and expire; the others last
+as another. Confirm, manage and feedback tokens carry a timestamp and expire (feedback
+links sit in every email and feed, and each one changes a profile); the others last
 until the secret changes. Payloads are short strings signed with HMAC-SHA256, cheap
 enough to mint for every subscriber of a large audience each day.
 """
@@ -20,8 +21,11 @@ from itsdangerous.encoding import int_to_bytes
 
 Purpose = Literal["confirm", "manage", "unsubscribe", "feedback", "feed", "archive"]
 PURPOSES: tuple[Purpose, ...] = ("confirm", "manage", "unsubscribe", "feedback", "feed", "archive")
-EXPIRING: frozenset[str] = frozenset({"confirm", "manage"})
+EXPIRING: frozenset[str] = frozenset({"confirm", "manage", "feedback"})
 MIN_SECRET = 16
+MAX_ID = 2**63 - 1
+"""Ids are SQL integers; a bigger one names nothing, and the database driver would
+refuse to bind it."""
 
 
 _HEX = "{:x}".format
@@ -67,11 +71,14 @@ class Tokens:
                 payload = signer.unsign(token, max_age=max_age)
             else:
                 payload = signer.unsign(token)
-            return tuple(int(part, 16) for part in payload.decode().split("."))
+            subject = tuple(int(part, 16) for part in payload.decode().split("."))
         except SignatureExpired as exc:
             raise BadToken("this link has expired") from exc
         except (BadSignature, ValueError, UnicodeDecodeError) as exc:
             raise BadToken("this link is not valid") from exc
+        if not all(0 <= n <= MAX_ID for n in subject):
+            raise BadToken("this link is not valid")
+        return subject
 
 
 def _signer(secret: str, purpose: Purpose) -> Signer:

@@ -1,18 +1,24 @@
 from __future__ import annotations
 
+import email
 import json
+from email import policy
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from digest.cli import main
+from digest.day.run import run_day
+from digest.day.shard import open_store
+from digest.day.sources import collect_sources
 from digest.profiles import (
     ProfileFileError,
     dump_subscriber_file,
     load_profile_file,
     load_subscriber_file,
 )
+from digest.settings import Settings, SourceSettings
 from digest.store import Store
 from tests.conftest import FIXTURES, NOW
 
@@ -47,6 +53,10 @@ def test_the_example_file_loads_and_round_trips_exactly(tmp_path: Path) -> None:
             "profiles: Value error, profile names must be unique",
         ),
         ('email = "not an address"\n[[profiles]]\nname = "x"\n', "email: Value error"),
+        (
+            'email = "zoë@example.org"\n[[profiles]]\nname = "x"\n',
+            "email: Value error, mail can only go to addresses that are plain ASCII",
+        ),
         (
             'email = "a@example.org"\ntimezone = "Mars/Base"\n[[profiles]]\nname = "x"\n',
             "unknown time zone",
@@ -149,3 +159,41 @@ def test_store_round_trips_profiles(store: Store) -> None:
     assert store.record_feedback(row.id, "information theory", "2401.00001", "down", now=NOW)
     after = store.profiles(row.id)[1]
     assert (after.liked, after.disliked) == ([], ["2401.00001"])
+
+
+def test_a_unicode_domain_is_kept_in_its_ascii_form(tmp_path: Path) -> None:
+    path = tmp_path / "ada.toml"
+    path.write_text('email = "Ada@пример.com"\n[[profiles]]\nname = "x"\n', encoding="utf-8")
+    assert load_subscriber_file(path).email == "ada@xn--e1afmkfd.com"
+
+
+def test_control_characters_in_a_profile_file_never_reach_the_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    path = tmp_path / "ada.toml"
+    path.write_text(
+        'email = "ada@example.org"\nsend_hour = 6\n[[profiles]]\n'
+        'name = "quantum\\r\\nX-Injected: 1\\u0000"\n'
+        'keywords = ["quantum\\u0007", { phrase = "types\\u2028theory", weight = 2 }]\n'
+        '[[profiles.seed_papers]]\ntitle = "Seed\\ntitle"\n'
+        'abstract = "first line\\r\\nsecond\\tline\\u0000"\n'
+    )
+    (profile,) = load_subscriber_file(path).profiles
+    assert profile.name == "quantum X-Injected: 1"
+    assert [k.phrase for k in profile.keywords] == ["quantum", "types theory"]
+    assert profile.seed_papers[0].title == "Seed title"
+    assert profile.seed_papers[0].abstract == "first line\nsecond\tline"
+    monkeypatch.setenv("DIGEST_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("DIGEST_SECRET_KEY", settings.secret_key.get_secret_value())  # type: ignore[union-attr]
+    runner = CliRunner()
+    assert runner.invoke(main, ["profile", "import", str(path)]).exit_code == 0
+    store = open_store(settings)
+    batch = FIXTURES / "batches" / "2026-06-29.jsonl"
+    collect_sources(store, settings, [SourceSettings(name="b", location=str(batch))], now=NOW)
+    report = run_day(store, settings, now=NOW, day=NOW.date(), collect_first=False, workers=1)
+    store.close()
+    assert (report.sent, report.failed) == (1, [])
+    (sent,) = (settings.data_dir / "outbox" / "new").iterdir()
+    message = email.message_from_bytes(sent.read_bytes(), policy=policy.default)
+    assert "quantum X-Injected: 1" in str(message["Subject"])
+    assert message["X-Injected"] is None

@@ -15,13 +15,13 @@ SECRET = "token-secret-" + "y" * 20
 
 def test_tokens_are_what_a_plain_itsdangerous_signer_makes() -> None:
     tokens = Tokens(SECRET)
-    for purpose in ("unsubscribe", "feed", "feedback", "archive"):
+    for purpose in ("unsubscribe", "feed", "archive"):
         plain = Signer(SECRET, salt=f"digest.{purpose}", digest_method=hashlib.sha256)
         for subject in [(42,), (0,), (3, 123456789)]:
             payload = ".".join(f"{n:x}" for n in subject)
             assert tokens.make(purpose, *subject) == plain.sign(payload).decode()  # type: ignore[arg-type]
             assert plain.unsign(tokens.make(purpose, *subject)) == payload.encode()  # type: ignore[arg-type]
-    for purpose in ("manage", "confirm"):
+    for purpose in ("manage", "confirm", "feedback"):
         timed = TimestampSigner(SECRET, salt=f"digest.{purpose}", digest_method=hashlib.sha256)
         with time_machine.travel("2026-11-20 07:00:00Z", tick=False):
             assert tokens.make(purpose, 7) == timed.sign("7").decode()  # type: ignore[arg-type]
@@ -51,3 +51,11 @@ def test_expiring_tokens_expire() -> None:
         pytest.raises(BadToken, match="expired"),
     ):
         tokens.read("manage", token, max_age=7200)
+
+
+def test_ids_beyond_the_database_range_never_read_back() -> None:
+    tokens = Tokens(SECRET)
+    assert tokens.read("feed", tokens.make("feed", 2**63 - 1)) == (2**63 - 1,)
+    for purpose, subject in [("feed", (2**63,)), ("archive", (1, 2**64)), ("manage", (16**40,))]:
+        with pytest.raises(BadToken, match="not valid"):
+            tokens.read(purpose, tokens.make(purpose, *subject))  # type: ignore[arg-type]

@@ -7,11 +7,13 @@ every "was a message sent?" question is answered by counting real messages.
 from __future__ import annotations
 
 import email
+import os
 import re
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
+from email.utils import format_datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import time_machine
 from fastapi.testclient import TestClient
 
 from digest import accounts
+from digest.day.run import run_day
 from digest.day.sources import collect_sources
 from digest.day.vectors import refit
 from digest.models import Keyword, Paper, Profile, SeedPaper
@@ -28,6 +31,8 @@ from digest.sources.formats import parse
 from digest.store import Due, Finished, Item, Store
 from digest.tokens import Tokens
 from digest.web import MissingSecret, create_app
+from digest.web.security import Csrf
+from digest.web.server import HeaderDeadline
 from tests.conftest import FIXTURES, NOW
 from tests.smtp_server import SmtpServer
 
@@ -194,12 +199,18 @@ def test_serve_runs_the_scheduler_alongside_the_server(
 
     monkeypatch.setattr(uvicorn, "run", run)
     serve(settings, "127.0.0.1", 8123)
-    assert seen["options"] == {
+    options = dict(seen["options"])  # type: ignore[call-overload]
+    protocol = options.pop("http")
+    assert issubclass(protocol, HeaderDeadline) and protocol.header_timeout == 10.0
+    assert options == {
         "host": "127.0.0.1",
         "port": 8123,
         "log_level": "info",
         "proxy_headers": True,
         "server_header": False,
+        "timeout_keep_alive": 5,
+        "limit_concurrency": 1000,
+        "h11_max_incomplete_event_size": 16 * 1024,
     }
     assert "APScheduler" in seen["threads"]  # type: ignore[operator]
     assert seen["jobs"] == ["digest.collect", "digest.deliver"]
@@ -364,6 +375,53 @@ def test_mail_goes_through_smtp_and_a_refusal_does_not_show(
         assert smtp_server.refused
 
 
+@pytest.mark.parametrize(
+    "address", ["ünïcödé@exämple.org", "\u0430da@example.org", "zoë@example.org"]
+)
+def test_an_address_not_ascii_before_the_at_is_refused_at_the_form(
+    client: TestClient, store: Store, settings: Settings, address: str
+) -> None:
+    status, html = subscribe(client, address)
+    assert status == 400 and "Check your inbox" not in html
+    assert "plain ASCII" in html
+    assert store.subscribers() == [] and outbox(settings) == []
+
+
+def test_a_unicode_domain_is_mailed_under_its_ascii_name(
+    tmp_path: Path, smtp_server: SmtpServer, store: Store
+) -> None:
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        secret_key="test-secret-" + "x" * 20,
+        mail={"mailer": "smtp", "retry_backoff": 0},
+        smtp={"host": smtp_server.host, "port": smtp_server.port, "security": "plain"},
+    )
+    with TestClient(create_app(settings, store=store, clock=Clock(NOW)), base_url=BASE) as c:
+        status, html = subscribe(c, "ada@пример.com")
+        assert status == 200 and "Check your inbox" in html
+        (message,) = smtp_server.wait_for(1)
+    assert message["To"] == "ada@xn--e1afmkfd.com"
+    assert store.subscriber("ada@xn--e1afmkfd.com") is not None
+
+
+def test_a_link_mail_that_cannot_be_written_is_logged_not_raised(
+    client: TestClient,
+    store: Store,
+    tokens: Tokens,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sid = active(store, "zoë@exämple.org")
+    with time_machine.travel(datetime(2026, 6, 1, 12, 0), tick=False):
+        url = f"/m/{tokens.make('manage', sid)}"
+    with time_machine.travel(datetime(2026, 11, 20, 6, 0), tick=False):
+        page = client.get(url)
+        sent = client.post(url, data={"csrf": csrf_of(page.text), "action": "renew"})
+    assert sent.status_code == 200 and "on its way" in sent.text
+    assert outbox(settings) == []
+    assert "manage mail to subscriber not sent" in caplog.text
+
+
 def test_a_temporary_smtp_failure_is_retried(
     tmp_path: Path, smtp_server: SmtpServer, store: Store
 ) -> None:
@@ -468,6 +526,16 @@ def test_tokens_made_for_another_purpose_are_rejected(
 def test_a_token_for_a_deleted_subscriber_is_rejected(client: TestClient, tokens: Tokens) -> None:
     assert client.get(f"/u/{tokens.make('unsubscribe', 999)}").status_code == 404
     assert client.get(f"/m/{tokens.make('manage', 999)}").status_code == 404
+
+
+@pytest.mark.parametrize("purpose", PURPOSES)
+@pytest.mark.parametrize("big", [2**63, 2**64 + 5, 16**40])
+def test_a_genuine_token_with_an_id_beyond_the_database_range_is_not_found(
+    client: TestClient, tokens: Tokens, purpose: str, big: int
+) -> None:
+    response = client.get(_urls(tokens, purpose, big))
+    assert response.status_code == 404, response.text
+    assert "Something went wrong" not in response.text
 
 
 def test_expired_confirm_links_are_rejected(
@@ -791,6 +859,34 @@ def test_manage_saves_every_field_at_once(
     assert "mechanism design ^2" in shown.text
 
 
+def test_control_characters_typed_into_the_manage_form_never_reach_the_day(
+    client: TestClient, papers: Store, tokens: Tokens, settings: Settings
+) -> None:
+    sid = active(papers)
+    url = f"/m/{tokens.make('manage', sid)}"
+    data = manage_data(client.get(url).text)
+    data.update(
+        {
+            "p0.name": "quantum\r\nBcc: mallory@example.org\x00",
+            "p0.keywords": "quantum\x1b",
+            "p0.authors": "Ada\x07 Lovelace",
+            "p0.exclude": "survey\u2028review",
+            "action": "save",
+        }
+    )
+    assert client.post(url, data=data, follow_redirects=False).status_code == 303
+    (profile,) = papers.profiles(sid)
+    assert profile.name == "quantum Bcc: mallory@example.org"
+    assert profile.keywords == [Keyword(phrase="quantum")]
+    assert (profile.authors, profile.exclude) == (["Ada Lovelace"], ["survey review"])
+    assert client.get(url).status_code == 200
+    report = run_day(papers, settings, now=NOW, day=NOW.date(), collect_first=False, workers=1)
+    assert (report.sent, report.failed) == (1, [])
+    (message,) = outbox(settings)
+    assert "quantum Bcc: mallory@example.org" in message["Subject"]
+    assert message["Bcc"] is None
+
+
 def test_preview_shows_unsaved_changes_and_saves_nothing(
     client: TestClient, papers: Store, tokens: Tokens
 ) -> None:
@@ -901,10 +997,24 @@ def test_seed_papers_are_looked_up_in_the_store_then_on_arxiv(
 # feedback -----------------------------------------------------------------------------
 
 
+def _sent_digest(store: Store, sid: int, *items: Item, day: date = date(2026, 11, 20)) -> int:
+    """A digest recorded as sent to ``sid`` (by default one pick, 2606.27442 in main)."""
+    batch = store.latest_batch_id() or 0
+    (did,) = store.plan([Due(sid, day, batch - 1, batch)], now=NOW)
+    lease = timedelta(minutes=30)
+    store.claim([did], owner="test", now=NOW, lease=lease, alive=lambda _: True)
+    picks = items or (Item("main", "2606.27442", 0.9, "matches quantum"),)
+    store.finish(
+        [Finished(did, "sent", picks, message_id=f"<{day}@localhost>")], owner="test", now=NOW
+    )
+    return did
+
+
 def test_feedback_get_asks_and_post_records(
     client: TestClient, papers: Store, tokens: Tokens
 ) -> None:
     sid = active(papers)
+    _sent_digest(papers, sid)
     url = f"/fb/{tokens.make('feedback', sid)}/up/main/2606.27442"
     page = client.get(url)
     assert page.status_code == 200
@@ -926,6 +1036,7 @@ def test_feedback_links_survive_slashes_in_profile_names_and_paper_ids(
 
     sid = active(store)
     store.save_profiles(sid, [Profile(name="astro/cosmo")], now=NOW)
+    _sent_digest(store, sid, Item("astro/cosmo", "astro-ph/0601001", 0.5, "in astro-ph"))
     links = LinkMaker(BASE, tokens)
     url = path(feedback_url(links.feedback_base(sid), "down", "astro/cosmo", "astro-ph/0601001"))
     page = client.get(url)
@@ -940,37 +1051,111 @@ def test_feedback_for_a_missing_profile_or_a_bad_vote(
     client: TestClient, store: Store, tokens: Tokens
 ) -> None:
     sid = active(store)
+    _sent_digest(store, sid)
     token = tokens.make("feedback", sid)
     assert client.get(f"/fb/{token}/up/gone/2606.27442").status_code == 404
     assert client.get(f"/fb/{token}/sideways/main/2606.27442").status_code == 404
 
 
+def test_feedback_only_counts_for_papers_in_the_readers_own_digests(
+    client: TestClient, papers: Store, tokens: Tokens, settings: Settings
+) -> None:
+    sid = active(papers)
+    other = active(papers, "other@example.org")
+    _sent_digest(papers, other)
+    url = f"/fb/{tokens.make('feedback', sid)}/up/main/"
+    csrf = Csrf(settings.secret_key.get_secret_value())  # type: ignore[union-attr]
+    for paper_id in ("2606.27442", "made-up-" + "x" * 280, "2606.99999"):
+        page = client.get(url + paper_id)
+        assert page.status_code == 404 and "This link is not valid" in page.text
+        posted = client.post(url + paper_id, data={"csrf": csrf.make(url + paper_id)})
+        assert posted.status_code == 404 and "This link is not valid" in posted.text
+    assert papers.profiles(sid)[0].liked == []
+    _sent_digest(papers, sid)
+    page = client.get(url + "2606.27442")
+    client.post(url + "2606.27442", data={"csrf": csrf_of(page.text)})
+    assert papers.profiles(sid)[0].liked == ["2606.27442"]
+
+
+def test_feedback_keeps_the_newest_papers_up_to_the_profile_limit(
+    client: TestClient, papers: Store, tokens: Tokens
+) -> None:
+    from digest.models import MAX_FEEDBACK
+
+    old = [f"old-{i}" for i in range(MAX_FEEDBACK)]
+    sid = active(papers, liked=old)
+    _sent_digest(papers, sid)
+    url = f"/fb/{tokens.make('feedback', sid)}/up/main/2606.27442"
+    client.post(url, data={"csrf": csrf_of(client.get(url).text)})
+    liked = papers.profiles(sid)[0].liked
+    assert len(liked) == MAX_FEEDBACK
+    assert liked[-1] == "2606.27442" and liked[0] == "old-1", "the oldest goes first"
+    assert client.get(f"/m/{tokens.make('manage', sid)}").status_code == 200
+
+
+def test_a_stored_profile_beyond_the_limits_stops_neither_its_pages_nor_the_day(
+    client: TestClient,
+    papers: Store,
+    tokens: Tokens,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from sqlalchemy import update
+
+    from digest.models import MAX_FEEDBACK
+    from digest.tables import profiles
+
+    crowded = active(papers, "crowded@example.org")
+    broken = active(papers, "broken@example.org")
+    active(papers, "fine@example.org")
+    too_many = [f"old-{i}" for i in range(MAX_FEEDBACK + 1)]
+    (row,) = [p.model_dump(mode="json") for p in papers.profiles(crowded)]
+    with papers.engine.begin() as conn:
+        conn.execute(
+            update(profiles)
+            .where(profiles.c.subscriber_id == crowded)
+            .values(data={**row, "liked": too_many})
+        )
+        conn.execute(
+            update(profiles)
+            .where(profiles.c.subscriber_id == broken)
+            .values(data={**row, "max_papers": -3})
+        )
+    (profile,) = papers.profiles(crowded)
+    assert profile.liked == too_many[1:], "cut to the limit, newest kept"
+    assert papers.profiles(broken) == []
+    assert "was beyond the limits" in caplog.text and "not valid" in caplog.text
+    for sid in (crowded, broken):
+        assert client.get(f"/m/{tokens.make('manage', sid)}").status_code == 200
+    report = run_day(papers, settings, now=NOW, day=NOW.date(), collect_first=False, workers=1)
+    assert report.failed == [] and report.sent == 2
+    assert sorted(m["To"] for m in outbox(settings)) == [
+        "crowded@example.org",
+        "fine@example.org",
+    ]
+
+
+def test_feedback_links_expire(
+    client: TestClient, papers: Store, tokens: Tokens, settings: Settings
+) -> None:
+    sid = active(papers)
+    _sent_digest(papers, sid)
+    with time_machine.travel(datetime(2026, 1, 1, 12, 0), tick=False):
+        url = f"/fb/{tokens.make('feedback', sid)}/up/main/2606.27442"
+    age = timedelta(seconds=settings.web.feedback_max_age)
+    with time_machine.travel(datetime(2026, 1, 1, 12, 0) + age - timedelta(hours=1), tick=False):
+        assert client.get(url).status_code == 200
+    with time_machine.travel(datetime(2026, 1, 1, 12, 0) + age + timedelta(hours=1), tick=False):
+        page = client.get(url)
+        assert page.status_code == 404 and "This link has expired" in page.text
+    assert papers.profiles(sid)[0].liked == []
+
+
 # feed and archive ---------------------------------------------------------------------
 
 
-def _sent_digest(store: Store, sid: int) -> int:
-    batch = store.latest_batch_id()
-    assert batch is not None
-    (did,) = store.plan([Due(sid, date(2026, 11, 20), batch - 1, batch)], now=NOW)
-    lease = timedelta(minutes=30)
-    store.claim([did], owner="test", now=NOW, lease=lease, alive=lambda _: True)
-    store.finish(
-        [
-            Finished(
-                did,
-                "sent",
-                (Item("main", "2606.27442", 0.9, "matches quantum"),),
-                message_id="<x@localhost>",
-            )
-        ],
-        owner="test",
-        now=NOW,
-    )
-    return did
-
-
 def test_the_feed_has_validators_and_answers_conditional_gets(
-    client: TestClient, papers: Store, tokens: Tokens
+    client: TestClient, papers: Store, tokens: Tokens, settings: Settings
 ) -> None:
     sid = active(papers)
     _sent_digest(papers, sid)
@@ -981,21 +1166,58 @@ def test_the_feed_has_validators_and_answers_conditional_gets(
         assert response.headers["content-type"] == "application/rss+xml; charset=utf-8"
         assert "<rss" in response.text
         etag, modified = response.headers["etag"], response.headers["last-modified"]
-        assert etag.startswith('"') and modified == "Fri, 20 Nov 2026 06:00:00 GMT"
+        changed = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)  # when the digest was sent
+        assert etag.startswith('"') and modified == format_datetime(changed, usegmt=True)
         same = client.get(url, headers={"If-None-Match": etag})
         assert same.status_code == 304 and same.content == b""
         assert same.headers["etag"] == etag
         assert client.get(url, headers={"If-None-Match": f'W/{etag}, "other"'}).status_code == 304
         assert client.get(url, headers={"If-None-Match": "*"}).status_code == 304
         assert client.get(url, headers={"If-Modified-Since": modified}).status_code == 304
-        newer = "Sat, 21 Nov 2026 00:00:00 GMT"
+        newer = format_datetime(changed + timedelta(days=1), usegmt=True)
         assert client.get(url, headers={"If-Modified-Since": newer}).status_code == 304
         assert client.get(url, headers={"If-None-Match": '"stale"'}).status_code == 200
-        older = "Thu, 01 Jan 2026 00:00:00 GMT"
+        older = format_datetime(changed - timedelta(days=300), usegmt=True)
         assert client.get(url, headers={"If-Modified-Since": older}).status_code == 200
         assert client.get(url, headers={"If-Modified-Since": "garbage"}).status_code == 200
         head = client.head(url)
         assert head.status_code == 200 and head.headers["etag"] == etag
+
+
+def test_the_feed_is_served_as_the_day_wrote_it_without_rendering(
+    client: TestClient, papers: Store, tokens: Tokens, settings: Settings
+) -> None:
+    sid = active(papers)
+    report = run_day(papers, settings, now=NOW, day=NOW.date(), collect_first=False, workers=1)
+    assert report.written.feeds == 1
+    (written,) = (settings.data_dir / "feeds").rglob("*.xml")
+    url = f"/f/{tokens.make('feed', sid)}.rss"
+    assert written.name == url.rsplit("/", 1)[-1].replace(".rss", ".xml")
+    first = client.get(url)
+    assert first.status_code == 200 and written.read_bytes() in first.content
+    etag = first.headers["etag"]
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+
+    # the same size and time: the validators cannot tell, and the bytes on disk are served
+    stat = written.stat()
+    same_size = written.read_bytes().replace(b"Quantum", b"QUANTUM")
+    written.write_bytes(same_size)
+    os.utime(written, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    assert same_size in client.get(url).content
+
+    # a new fragment from the day: a new ETag, and the old one no longer matches
+    written.write_bytes(b"<item><title>next day</title></item>")
+    os.utime(written, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    fresh = client.get(url, headers={"If-None-Match": etag})
+    assert fresh.status_code == 200 and b"next day" in fresh.content
+    assert fresh.headers["etag"] != etag
+    assert client.get(url, headers={"If-None-Match": fresh.headers["etag"]}).status_code == 304
+
+    # no fragment at all (a data folder from an older version): built from the ledger
+    written.unlink()
+    again = client.get(url)
+    assert again.status_code == 200 and b"A Quantum Method of Types" in again.content
 
 
 def test_the_feed_of_a_new_subscriber_and_of_an_unsubscribed_one(

@@ -23,6 +23,7 @@ from digest.models import Paper, Profile
 from digest.rank import profile_vectors
 from digest.score import ProfileVector, Seeds
 from digest.store import Store
+from digest.store.people import stored_profile
 from digest.textmodel import TextModel
 
 MODEL_PAPERS = 40_000
@@ -116,7 +117,12 @@ def build_profiles(
     """Build and store the vectors of every profile of ``subscriber_ids``, in chunks."""
     for start in range(0, len(subscriber_ids), _BUILD_CHUNK):
         rows = store.profile_rows(subscriber_ids[start : start + _BUILD_CHUNK])
-        flat = [(row[0], Profile.model_validate(row[1])) for ps in rows.values() for row in ps]
+        flat = [
+            (row[0], profile)
+            for sid, ps in rows.items()
+            for row in ps
+            if (profile := stored_profile(sid, row[1])) is not None
+        ]
         profiles = [p for _, p in flat]
         built, embedded = cache_profiles(profiles, model, known_papers(store, names(profiles)))
         store.put_embeddings(version, embedded)

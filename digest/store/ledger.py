@@ -297,6 +297,18 @@ class LedgerStore(StoreBase):
                 found.update(conn.execute(query).scalars())
         return found
 
+    def received(self, subscriber_id: int, paper_id: str) -> bool:
+        """Whether the paper was in one of the subscriber's recorded digests: the only
+        papers a feedback link is ever made for."""
+        query = select(deliveries.c["items"]).where(
+            deliveries.c.subscriber_id == subscriber_id, deliveries.c["items"].is_not(None)
+        )
+        with self.engine.connect() as conn:
+            for (packed,) in conn.execute(query):
+                if any(i.paper_id == paper_id for i in unpack_items(packed)):
+                    return True
+        return False
+
     def owed_subscribers(self, ids: Sequence[int]) -> list[int]:
         found: set[int] = set()
         with self.engine.connect() as conn:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.engine import Row
 
-from digest.models import Profile, Subscriber
+from digest.models import MAX_FEEDBACK, Profile, Subscriber
 from digest.store.base import StoreBase
 from digest.tables import blobs, profiles, subscribers
+
+log = logging.getLogger("digest.store")
+
+NEWEST_LAST = frozenset({"liked", "disliked"})
 
 SUBSCRIBER_FIELDS = ("status", "send_hour", "timezone", "cadence", "weekdays", "channels")
 
@@ -35,6 +41,39 @@ def _subscriber(row: Row[Any]) -> Subscriber:
         created_at=m["created_at"],
         confirmed_at=m["confirmed_at"],
     )
+
+
+def stored_profile(subscriber_id: int, data: Mapping[str, Any]) -> Profile | None:
+    """A stored profile as a model. A row beyond the model's limits (one written by an
+    older version, or by hand) is cut to them, keeping the newest feedback, and logged;
+    one that still does not validate is skipped and logged. Either way one reader's
+    data never stops a page or a run for anyone else."""
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        problem = exc
+    fixed = dict(data)
+    for error in problem.errors():
+        loc, ctx = error["loc"], error.get("ctx") or {}
+        if error["type"] in ("too_long", "string_too_long") and len(loc) == 1:
+            name, limit = str(loc[0]), int(ctx["max_length"])
+            value = fixed[name]
+            fixed[name] = value[-limit:] if name in NEWEST_LAST else value[:limit]
+    try:
+        profile = Profile.model_validate(fixed)
+    except ValidationError as exc:
+        log.warning(
+            "skipping a stored profile of subscriber %s that is not valid: %s",
+            subscriber_id,
+            exc,
+        )
+        return None
+    log.warning(
+        "a stored profile of subscriber %s was beyond the limits and was cut to them: %s",
+        subscriber_id,
+        problem,
+    )
+    return profile
 
 
 def _listify(values: dict[str, Any]) -> dict[str, Any]:
@@ -225,7 +264,9 @@ class PeopleStore(StoreBase):
                     .order_by(profiles.c.subscriber_id, profiles.c.position)
                 )
                 for sid, data in conn.execute(query):
-                    found.setdefault(sid, []).append(Profile.model_validate(data))
+                    profile = stored_profile(sid, data)
+                    if profile is not None:
+                        found.setdefault(sid, []).append(profile)
         return found
 
     def all_profiles(self, *, status: str = "active") -> dict[int, list[Profile]]:
@@ -239,24 +280,28 @@ class PeopleStore(StoreBase):
         found: dict[int, list[Profile]] = {}
         with self.engine.connect() as conn:
             for sid, data in conn.execute(query):
-                found.setdefault(sid, []).append(Profile.model_validate(data))
+                profile = stored_profile(sid, data)
+                if profile is not None:
+                    found.setdefault(sid, []).append(profile)
         return found
 
     def record_feedback(
         self, subscriber_id: int, profile_name: str, paper_id: str, vote: str, *, now: datetime
     ) -> bool:
         """Add ``paper_id`` to the profile's liked or disliked list (and out of the
-        other). Returns False if the subscriber has no such profile."""
+        other); a list at its limit (``MAX_FEEDBACK``) drops its oldest entry. Returns
+        False if the subscriber has no such profile."""
         if vote not in ("up", "down"):
             raise ValueError(f"vote must be 'up' or 'down', not {vote!r}")
         with self.engine.begin() as conn:
             row = _profile_row(conn, subscriber_id, profile_name)
-            if row is None:
+            profile = stored_profile(subscriber_id, row.data) if row is not None else None
+            if profile is None:
                 return False
-            profile = Profile.model_validate(row.data)
             keep, drop = ("liked", "disliked") if vote == "up" else ("disliked", "liked")
+            kept = [*(p for p in getattr(profile, keep) if p != paper_id), paper_id]
             values = {
-                keep: [*(p for p in getattr(profile, keep) if p != paper_id), paper_id],
+                keep: kept[-MAX_FEEDBACK:],
                 drop: [p for p in getattr(profile, drop) if p != paper_id],
             }
             changed = profile.model_copy(update=values)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from digest.settings import Settings
 from digest.web.app import MissingSecret, create_app
+from digest.web.server import uvicorn_options
 
 __all__ = ["MissingSecret", "create_app", "serve"]
 
@@ -38,6 +39,7 @@ def serve(
             log_level=log_level,
             proxy_headers=True,
             server_header=False,
+            **uvicorn_options(settings),
         )
     finally:
         scheduler.shutdown()

@@ -57,6 +57,7 @@ log = logging.getLogger("digest.web")
 Clock = Callable[[], datetime]
 PREVIEW_PAPERS = 10
 MAX_FORM_FIELDS = 400
+RSS = "application/rss+xml; charset=utf-8"
 BLANK_SUBSCRIBE = {"email": "", "interests": "", "send_hour": "7", "timezone": ""}
 
 
@@ -172,6 +173,7 @@ class Web:
         max_age = {
             "confirm": self.settings.web.confirm_max_age,
             "manage": self.settings.web.manage_max_age,
+            "feedback": self.settings.web.feedback_max_age,
         }.get(purpose)
         try:
             subject = self.tokens.read(purpose, token, max_age=max_age)
@@ -394,6 +396,12 @@ class Web:
             raise HTTPException(404)
         return Feedback(sub, vote, profile, paper_id)
 
+    def check_received(self, target: Feedback) -> None:
+        """Feedback links are only made for papers in the reader's digests; any other
+        paper id is a link we never gave out."""
+        if not self.store.received(target.subscriber.id, target.paper_id):
+            raise LinkError()
+
     def feedback_context(self, target: Feedback) -> dict[str, Any]:
         paper = self.store.get_papers([target.paper_id]).get(target.paper_id)
         return {
@@ -410,10 +418,13 @@ class Web:
     # feed --------------------------------------------------------------------
 
     def feed(self, request: Request, token: str) -> Response:
+        """The reader's last digests as the day wrote them (one fragment each), with
+        validators from their sizes and times: a conditional GET is answered without
+        reading them, let alone rendering. Only a reader with no fragment (digests
+        recorded by an older version) has the feed rendered from the ledger."""
         sub = self.subscriber_for("feed", token)
         if sub.status == "unsubscribed":
             return Response(status_code=410)
-        # the fragments the day wrote: validators from their sizes and times alone
         stored = feeds.stored_feed(self.settings, self.links, sub.id)
         body: bytes | None = None
         modified: datetime | None
@@ -432,7 +443,7 @@ class Web:
         if body is None:
             assert stored is not None
             body = stored.xml(Renderer(self.settings), self.settings, self.links, sub)
-        return Response(body, media_type="application/rss+xml; charset=utf-8", headers=headers)
+        return Response(body, media_type=RSS, headers=headers)
 
 
 def _not_modified(request: Request, etag: str, modified: datetime | None) -> bool:
@@ -664,6 +675,7 @@ def _add_routes(app: FastAPI, web: Web) -> None:
     @app.get("/fb/{token}/{vote}/{rest:path}")
     def feedback_page(request: Request, token: str, vote: str, rest: str) -> Response:
         target = web.feedback_target(request, token, vote)
+        web.check_received(target)
         if not web.has_profile(target):
             return web.message(
                 request,
@@ -685,6 +697,7 @@ def _add_routes(app: FastAPI, web: Web) -> None:
         target = web.feedback_target(request, token, vote)
         if not web.csrf.check(request.url.path, _first(posted, CSRF_FIELD)):
             return web.bad_form(request)
+        web.check_received(target)
         recorded = web.store.record_feedback(
             target.subscriber.id, target.profile, target.paper_id, vote, now=web.clock()
         )

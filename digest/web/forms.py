@@ -15,11 +15,11 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import available_timezones
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import ValidationError
 
 from digest.identity import parse_arxiv_id
 from digest.models import Keyword, Profile, SeedPaper
+from digest.profiles import NotAscii, mail_address
 
 MAX_EMAIL = 254
 MAX_INTERESTS = 2000
@@ -113,10 +113,13 @@ def parse_email(text: str, errors: Errors) -> str:
         errors["email"] = f"An email address has at most {MAX_EMAIL} characters."
         return ""
     try:
-        return validate_email(text, check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
+        return mail_address(text)
+    except NotAscii as exc:
+        reason = str(exc)
+        errors["email"] = f"{reason[:1].upper()}{reason[1:]}; please use another address."
+    except ValueError as exc:
         errors["email"] = f"This is not a valid email address: {exc}"
-        return ""
+    return ""
 
 
 def parse_interests(text: str, errors: Errors, name: str = "interests") -> Profile | None:

@@ -74,7 +74,15 @@ SUBJECTS: dict[Kind, str] = {
 
 def send_link_mail(settings: Settings, templates: Environment, mail: LinkMail) -> None:
     """Render and send; failures are logged, never shown (the page looked the same
-    whether or not anything was sent)."""
+    whether or not anything was sent) and never raised: this runs after the response,
+    where an exception would only break the connection."""
+    try:
+        _send_link_mail(settings, templates, mail)
+    except Exception as exc:
+        log.warning("%s mail to subscriber not sent: %s", mail.kind, exc, exc_info=True)
+
+
+def _send_link_mail(settings: Settings, templates: Environment, mail: LinkMail) -> None:
     context = {
         "link": mail.link,
         "name": settings.mail.from_name,
