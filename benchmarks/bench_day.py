@@ -191,6 +191,8 @@ def _size(path: Path) -> int:
 
 
 def timed_run(cfg: Path, data: Path, day: date, stats: Path) -> dict[str, Any]:
+    os.sync()  # the copy of the data dir settles before the clock starts
+    time.sleep(2)
     before = {k: _size(data / k) for k in ("outbox", "feeds", "digest.db")}
     start = time.perf_counter()
     proc = subprocess.Popen(
