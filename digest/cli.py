@@ -57,6 +57,8 @@ def with_settings(func: F) -> F:
             settings = load_settings(config_file)
         except (ValidationError, ValueError, OSError) as exc:
             raise click.ClickException(f"bad settings: {exc}") from exc
+        # the scheduler's jobs load their settings again, from the same file
+        click.get_current_context().meta["digest.config_file"] = config_file
         return func(*args, settings=settings, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -477,7 +479,7 @@ def schedule_command(settings: Settings) -> None:
 
     link_maker(settings)  # refuse to start without a secret
     scheduler = BlockingScheduler()
-    configure(scheduler, settings, None)
+    configure(scheduler, settings, _config_file())
     click.echo("scheduler running; Ctrl-C to stop")
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
@@ -494,7 +496,12 @@ def serve_command(settings: Settings, host: str, port: int) -> None:
     """
     from digest.web import serve
 
-    serve(settings, host, port)
+    serve(settings, host, port, config_file=_config_file())
+
+
+def _config_file() -> Path | None:
+    found: Path | None = click.get_current_context().meta.get("digest.config_file")
+    return found
 
 
 @main.command("demo")

@@ -201,6 +201,10 @@ def test_a_crash_after_half_the_sends_and_a_rerun_send_each_digest_once(
     assert run(day_store, smtp_settings, now=NOW + timedelta(hours=2)).sent == 0
     received = sorted(m["To"].addresses[0].addr_spec for m in smtp_server.messages)
     assert received == sorted(READERS)
+    # a digest sent again keeps its Message-ID, so a receiver can tell it is the same
+    expected = {f"<digest.{d.day}.{d.id}@example.org>" for d in day_store.deliveries(day=DAY)}
+    assert {str(m["Message-ID"]) for m in smtp_server.messages} == expected
+    assert {d.message_id for d in day_store.deliveries(day=DAY)} == expected
 
 
 def test_a_temporary_refusal_is_retried(
