@@ -4,8 +4,8 @@
 
 Each trial makes a fresh data dir (the fixture batch, its model, N readers), starts
 `digest run` (2 workers, shards of 10, SMTP to a loopback aiosmtpd server that records
-every message), kills it with SIGKILL after a seeded random delay, and reruns it
-until a run finishes. It reports, per trial, how many readers got no message and how
+every message and takes 20 ms over each, like a relay across a network), kills it
+with SIGKILL after a seeded random delay, and reruns it until a run finishes. It reports, per trial, how many readers got no message and how
 many got more than one, whether a rerun had to wait for a claim's lease (a rerun
 after a crash should take a dead process's claims at once), and how many runs it took.
 """
@@ -33,6 +33,8 @@ from tests.test_shards import DAY, DIGEST, config_file, make_day  # noqa: E402
 def trial(n: int, delay: float, folder: Path, *, calibrate: bool = False) -> dict[str, object]:
     server_gen = serve(eight_bit=True)
     server = next(server_gen)
+    # a relay some 20 ms away, so that sending takes most of the run, as it does
+    server.on_data = lambda _peer: time.sleep(0.02)  # type: ignore[func-returns-value]
     try:
         settings = make_day(folder, n)
         cfg = config_file(settings, server, shard_size=10, workers=2)

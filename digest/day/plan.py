@@ -119,7 +119,10 @@ def _started(pid: int) -> str | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):  # a zombie nobody has reaped yet is as dead as can be
+        return None
+    return fields[19]
 
 
 def this_owner() -> str:
