@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="ne
 
 
 def _owner_of(pid: int) -> str:
-    host, _, rest = this_owner().partition(":")
+    host = this_owner().partition(":")[0]
     started = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
     return f"{host}:{pid}:{started}"
 
