@@ -477,7 +477,10 @@ def schedule_command(settings: Settings) -> None:
 
     from digest.schedule import configure
 
-    link_maker(settings)  # refuse to start without a secret
+    try:
+        link_maker(settings)  # refuse to start without a usable secret
+    except MissingSecret as exc:
+        raise click.ClickException(str(exc)) from exc
     scheduler = BlockingScheduler()
     configure(scheduler, settings, _config_file())
     click.echo("scheduler running; Ctrl-C to stop")
@@ -496,7 +499,10 @@ def serve_command(settings: Settings, host: str, port: int) -> None:
     """
     from digest.web import serve
 
-    serve(settings, host, port, config_file=_config_file())
+    try:
+        serve(settings, host, port, config_file=_config_file())
+    except MissingSecret as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _config_file() -> Path | None:

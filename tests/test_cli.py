@@ -154,3 +154,14 @@ def test_refit_needs_papers_then_fits(run) -> None:
     run("collect", str(FIXTURES / "batches" / "2026-06-30.jsonl"))
     result = run("refit")
     assert result.exit_code == 0 and "fitted" in result.output
+
+
+@pytest.mark.parametrize("command", [["run"], ["schedule"], ["serve"]])
+def test_a_short_secret_is_one_clear_line_not_a_traceback(
+    run, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "short")
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 1
+    assert "secret_key must be at least 16 characters" in result.output
+    assert "Traceback" not in result.output

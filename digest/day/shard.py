@@ -30,13 +30,17 @@ from digest.tokens import Tokens
 
 
 class MissingSecret(RuntimeError):
-    pass
+    """No usable ``secret_key``: nothing that signs links may start."""
 
 
 def link_maker(settings: Settings) -> LinkMaker:
     if settings.secret_key is None:
         raise MissingSecret("secret_key is not set: run `digest init`, or set DIGEST_SECRET_KEY")
-    return LinkMaker(settings.web.base_url, Tokens(settings.secret_key.get_secret_value()))
+    try:
+        tokens = Tokens(settings.secret_key.get_secret_value())
+    except ValueError as exc:
+        raise MissingSecret(f"{exc}; `digest init` writes a suitable one") from exc
+    return LinkMaker(settings.web.base_url, tokens)
 
 
 def open_store(settings: Settings) -> Store:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from digest.day.shard import MissingSecret
 from digest.settings import Settings
-from digest.web.app import MissingSecret, create_app
+from digest.web.app import create_app
 from digest.web.server import uvicorn_options
 
 __all__ = ["MissingSecret", "create_app", "serve"]

@@ -33,7 +33,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from digest import accounts
 from digest.day import feeds, vectors
 from digest.day import preview as previews
-from digest.day.shard import open_store
+from digest.day.shard import MissingSecret, open_store
 from digest.links import LinkMaker
 from digest.models import DigestSection, Profile, Subscriber
 from digest.render import Renderer
@@ -59,10 +59,6 @@ PREVIEW_PAPERS = 10
 MAX_FORM_FIELDS = 400
 RSS = "application/rss+xml; charset=utf-8"
 BLANK_SUBSCRIBE = {"email": "", "interests": "", "send_hour": "7", "timezone": ""}
-
-
-class MissingSecret(RuntimeError):
-    """The web app signs every link; without a secret it must not start."""
 
 
 class LinkError(Exception):
