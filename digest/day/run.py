@@ -26,7 +26,7 @@ from typing import Any
 from digest.collect import CollectReport
 from digest.day.picks import Picker
 from digest.day.plan import Plan, ShardSpec, find_due, plan_day
-from digest.day.shard import ShardReport, Worker, link_maker, open_store
+from digest.day.shard import ShardReport, Stopped, Worker, link_maker, open_store
 from digest.day.sources import collect_sources
 from digest.day.vectors import Models, refit
 from digest.deliver import Mailer
@@ -196,32 +196,45 @@ def _previews(
 # the pool ------------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
+def _stop_with_parent() -> Callable[[], bool]:
+    """Have the kernel send this worker SIGTERM when the day's process dies (Linux),
+    and take SIGTERM as "stop after the digest in hand": an SMTP server may already
+    be taking that message, and it is recorded before the worker goes. Returns the
+    check the worker makes after each digest."""
+    asked: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: asked.append(signum))
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the parent died before the request took hold
+        asked.append(signal.SIGTERM)
+    return lambda: bool(asked)
 
 
 def _work(
     fields: dict[str, Any], now: datetime, version: str | None, conn: Connection, done: Any
 ) -> None:
     """A worker process: run each shard it is handed until it is handed None."""
-    _die_with_parent()
+    stopping = _stop_with_parent()
     settings = Settings.model_construct(**fields)
 
     def tick() -> None:
         with done.get_lock():
             done.value += 1
 
-    with Worker(settings, now=now, on_digest=tick) as worker:
+    with Worker(settings, now=now, on_digest=tick, stopping=stopping) as worker:
         # a shard makes millions of short-lived tuples and no cycles worth chasing
         gc.freeze()
         gc.set_threshold(100_000, 50, 100)
         while True:
+            if stopping():
+                return
             spec = conn.recv()
             if spec is None:
                 return
             try:
                 conn.send(("done", worker.run(spec, version)))
+            except Stopped:
+                return
             except Exception as exc:  # the shard's rows stay claimed; a rerun finishes them
                 conn.send(("error", f"shard {spec.number}: {type(exc).__name__}: {exc}"))
 

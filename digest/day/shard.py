@@ -48,6 +48,10 @@ def open_store(settings: Settings) -> Store:
     return Store.open(settings.db_url)
 
 
+class Stopped(Exception):
+    """A worker asked to stop left its shard after recording the digest in hand."""
+
+
 @dataclass(slots=True)
 class ShardReport:
     """What a shard (or a whole day, merged) did; ``failed`` and ``deferred`` hold
@@ -104,6 +108,7 @@ class Worker:
         mailer: Mailer | None = None,
         sleep: Callable[[float], None] = time.sleep,
         on_digest: Callable[[], None] | None = None,
+        stopping: Callable[[], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.now = now
@@ -116,6 +121,7 @@ class Worker:
         self.mailer = mailer or make_mailer(settings)
         self.sleep = sleep
         self.on_digest = on_digest
+        self.stopping = stopping
         self.owner = this_owner()
         self.lease = timedelta(seconds=settings.day.claim_lease)
         # a mailer whose deliveries overwrite each other (a Maildir by Message-ID)
@@ -174,6 +180,10 @@ class Worker:
                 self.on_digest()
             if len(done) >= self.batch:
                 self._finish(done, report, clock)
+            if self.stopping is not None and self.stopping():
+                # asked to stop: what was sent is recorded; the rest stays claimed
+                self._finish(done, report, clock)
+                raise Stopped(spec.number)
         self._finish(done, report, clock)
         self._retry(retry, report, clock)
         return report
