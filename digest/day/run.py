@@ -143,22 +143,30 @@ def run_day(
     if dry_run:
         report.previews = _previews(store, settings, now=now, day=day, only=only)
         return report
-    report.plan = plan_day(store, settings, now=now, day=day, only=only)
-    report.seconds["plan"] = time.perf_counter() - lap
-    shards = report.plan.shards
     wanted = workers or settings.day.workers or os.cpu_count() or 1
-    report.workers = max(1, min(wanted, len(shards)))
-    if mailer is not None or report.workers == 1:
-        report.workers = 1
-        with Worker(settings, now=now, mailer=mailer, sleep=sleep) as worker:
-            total = sum(len(s.ids) for s in shards)
-            for n, spec in enumerate(shards, 1):
-                report.written.merge(worker.run(spec, report.plan.model))
-                if progress is not None:
-                    progress(report.written.claimed, total, n)
-    elif shards:
-        store.engine.dispose()  # no connection crosses the fork
-        report.aborted = _pool(settings, now, shards, report.plan.model, report, progress)
+    pool = None
+    if mailer is None and wanted > 1:
+        # workers are forked before planning, so that none of them inherits the plan
+        store.engine.dispose()  # and no database connection crosses the fork
+        pool = Pool(settings, now, wanted)
+    try:
+        report.plan = plan_day(store, settings, now=now, day=day, only=only)
+        report.seconds["plan"] = time.perf_counter() - lap
+        shards = report.plan.shards
+        report.plan.due = []  # counted; the rows are in the ledger
+        if pool is not None and len(shards) > 1:
+            report.workers = wanted
+            report.aborted = pool.run(shards, report.plan.model, report, progress)
+        else:
+            with Worker(settings, now=now, mailer=mailer, sleep=sleep) as worker:
+                total = sum(len(s.ids) for s in shards)
+                for n, spec in enumerate(shards, 1):
+                    report.written.merge(worker.run(spec, report.plan.model))
+                    if progress is not None:
+                        progress(report.written.claimed, total, n)
+    finally:
+        if pool is not None:
+            pool.close()
     report.seconds["write"] = time.perf_counter() - lap - report.seconds["plan"]
     return report
 
@@ -210,9 +218,7 @@ def _stop_with_parent() -> Callable[[], bool]:
     return lambda: bool(asked)
 
 
-def _work(
-    fields: dict[str, Any], now: datetime, version: str | None, conn: Connection, done: Any
-) -> None:
+def _work(fields: dict[str, Any], now: datetime, conn: Connection, done: Any) -> None:
     """A worker process: run each shard it is handed until it is handed None."""
     stopping = _stop_with_parent()
     settings = Settings.model_construct(**fields)
@@ -228,9 +234,10 @@ def _work(
         while True:
             if stopping():
                 return
-            spec = conn.recv()
-            if spec is None:
+            task = conn.recv()
+            if task is None:
                 return
+            spec, version = task
             try:
                 conn.send(("done", worker.run(spec, version)))
             except Stopped:
@@ -239,49 +246,55 @@ def _work(
                 conn.send(("error", f"shard {spec.number}: {type(exc).__name__}: {exc}"))
 
 
-def _pool(
-    settings: Settings,
-    now: datetime,
-    shards: list[ShardSpec],
-    version: str | None,
-    report: DayReport,
-    progress: Progress | None,
-) -> str | None:
-    """Run ``shards`` on ``report.workers`` processes; returns why the run stopped
-    early, or None."""
-    # forking a process with threads (the web app's, the scheduler's) is unsafe
-    ctx: Any = mp.get_context("fork" if threading.active_count() == 1 else "forkserver")
-    done = ctx.Value("q", 0)
-    todo = list(reversed(shards))
-    total = sum(len(s.ids) for s in shards)
-    holding: dict[Connection, ShardSpec | None] = {}
-    procs: dict[Connection, Any] = {}
-    restarts = 0
-    finished = 0
-    errors: list[str] = []
+class Pool:
+    """Worker processes, each handed one shard at a time over its own pipe."""
 
-    def start() -> None:
-        ours, theirs = ctx.Pipe()
-        proc = ctx.Process(
-            target=_work, args=(dict(settings), now, version, theirs, done), daemon=True
+    def __init__(self, settings: Settings, now: datetime, size: int) -> None:
+        # forking a process with threads (the web app's, the scheduler's) is unsafe
+        method = "fork" if threading.active_count() == 1 else "forkserver"
+        self.ctx: Any = mp.get_context(method)
+        self.fields = dict(settings)
+        self.now = now
+        self.done = self.ctx.Value("q", 0)
+        self.procs: dict[Connection, Any] = {}
+        for _ in range(size):
+            self._start()
+
+    def _start(self) -> Connection:
+        ours: Connection
+        ours, theirs = self.ctx.Pipe()
+        proc = self.ctx.Process(
+            target=_work, args=(self.fields, self.now, theirs, self.done), daemon=True
         )
         proc.start()
         theirs.close()
-        procs[ours] = proc
-        holding[ours] = None
+        self.procs[ours] = proc
+        return ours
 
-    def hand_out(conn: Connection) -> None:
-        if todo:
-            spec = todo.pop()
-            holding[conn] = spec
-            conn.send(spec)
+    def run(
+        self,
+        shards: list[ShardSpec],
+        version: str | None,
+        report: DayReport,
+        progress: Progress | None,
+    ) -> str | None:
+        """Run ``shards``; returns why the run stopped early, or None. A worker that
+        dies is replaced and its shard handed out again."""
+        todo = list(reversed(shards))
+        total = sum(len(s.ids) for s in shards)
+        holding: dict[Connection, ShardSpec | None] = dict.fromkeys(self.procs)
+        restarts = finished = 0
 
-    for _ in range(report.workers):
-        start()
-    for conn in list(procs):
-        hand_out(conn)
-    try:
+        def hand_out(conn: Connection) -> None:
+            if todo:
+                spec = todo.pop()
+                holding[conn] = spec
+                conn.send((spec, version))
+
+        for conn in list(self.procs):
+            hand_out(conn)
         while any(s is not None for s in holding.values()):
+            procs = self.procs
             ready = wait([*procs, *(p.sentinel for p in procs.values())], timeout=0.25)
             for conn in list(procs):
                 proc = procs[conn]
@@ -290,14 +303,12 @@ def _pool(
                         kind, payload = conn.recv()
                     except (EOFError, OSError):
                         kind, payload = "died", None
-                    if kind == "done":
-                        report.written.merge(payload)
-                        finished += 1
-                        holding[conn] = None
-                        hand_out(conn)
-                        continue
-                    if kind == "error":
-                        errors.append(payload)
+                    if kind in ("done", "error"):
+                        if kind == "done":
+                            report.written.merge(payload)
+                            finished += 1
+                        else:
+                            report.written.failed.append(("(shard)", payload))
                         holding[conn] = None
                         hand_out(conn)
                         continue
@@ -313,21 +324,21 @@ def _pool(
                 restarts += 1
                 if restarts > MAX_RESTARTS:
                     return f"workers kept dying ({restarts} times); rerun to finish"
-                start()
-                hand_out(next(reversed(procs)))
+                fresh = self._start()
+                holding[fresh] = None
+                hand_out(fresh)
             if progress is not None:
-                progress(done.value, total, finished)
-    finally:
-        for conn in procs:
+                progress(self.done.value, total, finished)
+        return None
+
+    def close(self) -> None:
+        for conn in self.procs:
             with contextlib.suppress(OSError, BrokenPipeError):
                 conn.send(None)
-        for proc in procs.values():
+        for proc in self.procs.values():
             proc.join(timeout=30)
             if proc.is_alive():
                 proc.kill()
-    if errors:
-        report.written.failed += [("(shard)", e) for e in errors]
-    return None
 
 
 # scheduled jobs -------------------------------------------------------------------------
