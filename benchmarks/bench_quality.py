@@ -29,8 +29,8 @@ from sklearn.svm import LinearSVC
 
 from digest.models import Keyword, Paper, Profile
 from digest.score import Seeds, Weights, build_profile, score_batch
+from digest.score.textmodel import TextModel
 from digest.sources.formats import parse
-from digest.textmodel import TextModel
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "data" / "corpus" / "arxiv-cs-daily-2025-03_2026-07.jsonl.gz"

@@ -30,10 +30,9 @@ import time
 from pathlib import Path
 
 from digest.models import Keyword, Paper, Profile, SeedPaper
-from digest.rank import profile_vectors
-from digest.score import ProfileSet, rank_batch
+from digest.score import ProfileSet, profile_vectors, rank_batch
+from digest.score.textmodel import TextModel
 from digest.sources.formats import parse
-from digest.textmodel import TextModel
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "data" / "corpus" / "arxiv-cs-daily-2025-03_2026-07.jsonl.gz"

@@ -9,98 +9,19 @@ first: ``{"id": …, "score": …, "why": …}``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from digest.models import Paper, Profile, ScoredPaper
 from digest.profiles import load_profile_file
-from digest.score import ProfileVector, Seeds, build_profile, score_batch
+from digest.score import TextModel, profile_vectors, score_batch
 from digest.sources.jsonl import parse_jsonl
-from digest.textmodel import TextModel, paper_text
 
 
 class RankInputError(ValueError):
     pass
-
-
-def profile_vectors(
-    profiles: Sequence[Profile], model: TextModel, known: Mapping[str, Paper]
-) -> tuple[list[ProfileVector], Seeds]:
-    """Build every profile's vector; seed, liked and disliked ids are looked up in
-    ``known`` (ids not found are skipped), inline seeds are embedded as given."""
-    seed_texts: list[str] = []
-    seed_titles: list[str] = []
-    seed_index: dict[str, int] = {}
-
-    def row(key: str, title: str, text: str) -> int:
-        if key not in seed_index:
-            seed_index[key] = len(seed_texts)
-            seed_texts.append(text)
-            seed_titles.append(title)
-        return seed_index[key]
-
-    plans = []
-    for profile in profiles:
-        rows, cats, liked, disliked = [], [], [], []
-        for seed in profile.seed_papers:
-            paper = known.get(seed.id) if seed.id else None
-            if paper is not None:
-                rows.append(
-                    row(
-                        paper.id,
-                        paper.title,
-                        paper_text(paper.title, paper.abstract, paper.authors),
-                    )
-                )
-                cats.append(paper.categories)
-            elif seed.title or seed.abstract:
-                title = seed.title or (seed.abstract or "")[:80]
-                rows.append(
-                    row(
-                        f"inline:{title}:{seed.abstract}",
-                        title,
-                        paper_text(title, seed.abstract or ""),
-                    )
-                )
-        for pid in profile.liked:
-            if pid in known:
-                p = known[pid]
-                liked.append(row(p.id, p.title, paper_text(p.title, p.abstract, p.authors)))
-        for pid in profile.disliked:
-            if pid in known:
-                p = known[pid]
-                disliked.append(row(p.id, p.title, paper_text(p.title, p.abstract, p.authors)))
-        plans.append((profile, rows, cats, liked, disliked))
-    vectors = model.embed_texts(seed_texts)
-    background = _background(vectors)
-    keyword_texts = [" ".join(k.phrase for k in p.keywords) for p, *_ in plans]
-    with_keywords = [i for i, t in enumerate(keyword_texts) if t]
-    embedded = model.embed_texts([keyword_texts[i] for i in with_keywords])
-    keyword_vectors: dict[int, np.ndarray] = dict(zip(with_keywords, embedded, strict=True))
-    built = [
-        build_profile(
-            profile,
-            model,
-            seed_vectors=vectors,
-            seed_rows=rows,
-            seed_categories=cats,
-            liked=vectors[liked] if liked else None,
-            disliked=vectors[disliked] if disliked else None,
-            background=background,
-            keyword_vector=keyword_vectors.get(i),
-        )
-        for i, (profile, rows, cats, liked, disliked) in enumerate(plans)
-    ]
-    return built, Seeds(vectors, seed_titles)
-
-
-def _background(vectors: np.ndarray, n: int = 200) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    if len(vectors) == 0:
-        return vectors
-    return vectors[rng.choice(len(vectors), size=min(n, len(vectors)), replace=False)]
 
 
 def rank_papers(

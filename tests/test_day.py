@@ -18,11 +18,11 @@ from digest.day.sources import collect_sources
 from digest.mime import Message
 from digest.models import Keyword, Profile
 from digest.render import Renderer
+from digest.score.textmodel import TextModel
 from digest.settings import Settings, SourceSettings, load_settings
 from digest.sources.formats import parse
 from digest.store import Store
 from digest.store.ledger import CANCELLED, FAILED, SENDING, SENT
-from digest.textmodel import TextModel
 from tests.conftest import FIXTURES, NOW
 from tests.smtp_server import SmtpServer
 

@@ -8,10 +8,10 @@ from dataclasses import replace
 import pytest
 
 from digest.models import Keyword, Paper, Profile, ScoredPaper, SeedPaper
-from digest.rank import profile_vectors, rank_papers
-from digest.score import assign_sections, score_batch
+from digest.rank import rank_papers
+from digest.score import assign_sections, profile_vectors, score_batch
+from digest.score.textmodel import TextModel
 from digest.sources.formats import parse
-from digest.textmodel import TextModel
 from tests.conftest import FIXTURES
 
 

@@ -20,11 +20,10 @@ from typing import Any
 import numpy as np
 
 from digest.models import Paper, Profile
-from digest.rank import profile_vectors
-from digest.score import ProfileVector, Seeds
+from digest.score import ProfileVector, Seeds, profile_vectors
+from digest.score.textmodel import TextModel
 from digest.store import Store
 from digest.store.people import stored_profile
-from digest.textmodel import TextModel
 
 MODEL_PAPERS = 40_000
 REFIT_GROWTH = 1.25

@@ -1,0 +1,206 @@
+"""A profile as a vector: built when the profile or its feedback changes, never by the day.
+
+A :class:`ProfileVector` is a unit text vector (seed and liked papers' centroid, pushed
+away from disliked ones, blended with a logistic-regression direction once there is
+enough feedback), its keyword, author and category weights, and its seed papers for
+explanations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from digest.models import Paper, Profile
+from digest.score.text import fold, phrase, short
+from digest.score.textmodel import TextModel, paper_text
+
+MIN_FEEDBACK = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    text: float = 1.0
+    keyword: float = 0.35
+    author: float = 1.0
+    category: float = 0.25
+    seed_category: float = 0.3
+
+
+DEFAULT_WEIGHTS = Weights()
+
+
+@dataclass(slots=True)
+class ProfileVector:
+    """Everything the daily pass needs of one profile, precomputed."""
+
+    name: str
+    text: np.ndarray
+    keywords: dict[str, float] = field(default_factory=dict)
+    exclude: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    categories: dict[str, float] = field(default_factory=dict)
+    seed_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    max_papers: int = 20
+    min_score: float = 0.0
+    has_text: bool = True
+
+
+@dataclass(slots=True)
+class Seeds:
+    """Embeddings and titles of every seed paper any profile points at."""
+
+    vectors: np.ndarray
+    titles: list[str]
+    _short: list[str] | None = None
+
+    def short_titles(self) -> list[str]:
+        """``like “…”`` for every seed, written once."""
+        if self._short is None:
+            self._short = [f"like \u201c{short(t)}\u201d" for t in self.titles]
+        return self._short
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm).astype(np.float32) if norm > 0 else vector.astype(np.float32)
+
+
+def build_profile(
+    profile: Profile,
+    model: TextModel,
+    *,
+    seed_vectors: np.ndarray,
+    seed_rows: Sequence[int],
+    seed_categories: Sequence[Sequence[str]] = (),
+    liked: np.ndarray | None = None,
+    disliked: np.ndarray | None = None,
+    background: np.ndarray | None = None,
+    keyword_vector: np.ndarray | None = None,
+) -> ProfileVector:
+    """Turn a profile into its vector. ``seed_rows`` index ``seed_vectors`` (the seed
+    and liked papers' embeddings); ``liked``/``disliked`` are embeddings of feedback;
+    ``keyword_vector`` is the embedding of the keywords joined, when already computed."""
+    rows = np.asarray(seed_rows, dtype=np.int64)
+    positives = [seed_vectors[rows]] if len(rows) else []
+    if liked is not None and len(liked):
+        positives.append(liked)
+    keyword_text = " ".join(k.phrase for k in profile.keywords)
+    if keyword_text:
+        if keyword_vector is None:
+            keyword_vector = model.embed_texts([keyword_text])[0]
+        positives.append(keyword_vector[None, :])
+    text = np.zeros(model.dims, dtype=np.float32)
+    if positives:
+        text = _unit(np.vstack(positives).mean(axis=0))
+    if disliked is not None and len(disliked):
+        text = _unit(text - 0.5 * _unit(disliked.mean(axis=0)))
+        if len(disliked) >= MIN_FEEDBACK and positives and background is not None:
+            text = _unit(text + _learned(np.vstack(positives), disliked, background))
+    affinity: dict[str, float] = {}
+    for cats in seed_categories:
+        for c in set(cats):
+            affinity[c] = affinity.get(c, 0.0) + 1.0 / len(seed_categories)
+    return ProfileVector(
+        name=profile.name,
+        text=text,
+        keywords={phrase(k.phrase): k.weight for k in profile.keywords if phrase(k.phrase)},
+        exclude=tuple(p for p in (phrase(x) for x in profile.exclude) if p),
+        authors=tuple(fold(a) for a in profile.authors),
+        categories={**affinity, **{c: -1.0 for c in profile.categories}},
+        seed_rows=rows,
+        max_papers=profile.max_papers,
+        min_score=profile.min_score,
+        has_text=bool(positives),
+    )
+
+
+def _learned(positive: np.ndarray, negative: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """A per-profile logistic regression: liked vs disliked, the corpus as background."""
+    x = np.vstack([positive, negative, background])
+    y = np.r_[np.ones(len(positive)), np.zeros(len(negative) + len(background))]
+    weights = np.r_[np.ones(len(positive)), np.full(len(negative), 3.0), np.ones(len(background))]
+    clf = LogisticRegression(C=1.0, class_weight="balanced", max_iter=500)
+    clf.fit(x, y, sample_weight=weights)
+    return _unit(clf.coef_[0])
+
+
+def profile_vectors(
+    profiles: Sequence[Profile], model: TextModel, known: Mapping[str, Paper]
+) -> tuple[list[ProfileVector], Seeds]:
+    """Build every profile's vector; seed, liked and disliked ids are looked up in
+    ``known`` (ids not found are skipped), inline seeds are embedded as given."""
+    seed_texts: list[str] = []
+    seed_titles: list[str] = []
+    seed_index: dict[str, int] = {}
+
+    def row(key: str, title: str, text: str) -> int:
+        if key not in seed_index:
+            seed_index[key] = len(seed_texts)
+            seed_texts.append(text)
+            seed_titles.append(title)
+        return seed_index[key]
+
+    plans = []
+    for profile in profiles:
+        rows, cats, liked, disliked = [], [], [], []
+        for seed in profile.seed_papers:
+            paper = known.get(seed.id) if seed.id else None
+            if paper is not None:
+                rows.append(
+                    row(
+                        paper.id,
+                        paper.title,
+                        paper_text(paper.title, paper.abstract, paper.authors),
+                    )
+                )
+                cats.append(paper.categories)
+            elif seed.title or seed.abstract:
+                title = seed.title or (seed.abstract or "")[:80]
+                rows.append(
+                    row(
+                        f"inline:{title}:{seed.abstract}",
+                        title,
+                        paper_text(title, seed.abstract or ""),
+                    )
+                )
+        for pid in profile.liked:
+            if pid in known:
+                p = known[pid]
+                liked.append(row(p.id, p.title, paper_text(p.title, p.abstract, p.authors)))
+        for pid in profile.disliked:
+            if pid in known:
+                p = known[pid]
+                disliked.append(row(p.id, p.title, paper_text(p.title, p.abstract, p.authors)))
+        plans.append((profile, rows, cats, liked, disliked))
+    vectors = model.embed_texts(seed_texts)
+    background = _background(vectors)
+    keyword_texts = [" ".join(k.phrase for k in p.keywords) for p, *_ in plans]
+    with_keywords = [i for i, t in enumerate(keyword_texts) if t]
+    embedded = model.embed_texts([keyword_texts[i] for i in with_keywords])
+    keyword_vectors: dict[int, np.ndarray] = dict(zip(with_keywords, embedded, strict=True))
+    built = [
+        build_profile(
+            profile,
+            model,
+            seed_vectors=vectors,
+            seed_rows=rows,
+            seed_categories=cats,
+            liked=vectors[liked] if liked else None,
+            disliked=vectors[disliked] if disliked else None,
+            background=background,
+            keyword_vector=keyword_vectors.get(i),
+        )
+        for i, (profile, rows, cats, liked, disliked) in enumerate(plans)
+    ]
+    return built, Seeds(vectors, seed_titles)
+
+
+def _background(vectors: np.ndarray, n: int = 200) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    if len(vectors) == 0:
+        return vectors
+    return vectors[rng.choice(len(vectors), size=min(n, len(vectors)), replace=False)]
