@@ -1,0 +1,58 @@
+"""What every command shares: the ``digest`` group, the ``--config`` option, the clock."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+
+from digest.settings import DEFAULT_CONFIG, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console(stderr=True)
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as stored in the database."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def with_settings(func: F) -> F:
+    """Shared ``--config`` option; passes the loaded ``Settings`` as ``settings``."""
+
+    @click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=f"Settings file (default: $DIGEST_CONFIG or {DEFAULT_CONFIG}).",
+    )
+    @functools.wraps(func)
+    def wrapper(*args: Any, config_file: Path | None, **kwargs: Any) -> Any:
+        try:
+            settings = load_settings(config_file)
+        except (ValidationError, ValueError, OSError) as exc:
+            raise click.ClickException(f"bad settings: {exc}") from exc
+        # the scheduler's jobs load their settings again, from the same file
+        click.get_current_context().meta["digest.config_file"] = config_file
+        return func(*args, settings=settings, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.version_option(package_name="digest")
+def main() -> None:
+    """A self-hosted, personalised daily digest of new research papers."""
+
+
+def config_file() -> Path | None:
+    found: Path | None = click.get_current_context().meta.get("digest.config_file")
+    return found

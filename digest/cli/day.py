@@ -1,0 +1,216 @@
+"""The day: ``digest run``, ``digest preview``, ``digest schedule`` and ``digest serve``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from digest.cli.base import config_file, console, main, utcnow, with_settings
+from digest.cli.papers import print_collect
+from digest.day import preview as previews
+from digest.day.run import DayReport, run_day
+from digest.day.shard import MissingSecret, link_maker, open_store
+from digest.settings import Settings
+
+
+def print_day(report: DayReport, *, verbose: bool = False) -> None:
+    if report.collected is not None:
+        print_collect(report.collected)
+    w = report.written
+    if report.dry_run:
+        click.echo(f"due: {report.due} · would send: {len(report.previews)}")
+        for email, digest in report.previews.items():
+            click.echo(f"  {email}: {digest.size} papers")
+            if verbose:
+                for section in digest.sections:
+                    for sp in section.papers:
+                        click.echo(f"    [{section.profile}] {sp.paper.title[:70]} — {sp.why}")
+        return
+    click.echo(
+        f"due: {report.due} · sent: {w.sent} · empty: {w.empty} · rss only: {w.feed_only} · "
+        f"deferred: {len(w.deferred)} · failed: {len(w.failed)} · feeds written: {w.feeds}"
+    )
+    if report.plan.owed > report.plan.planned:
+        click.echo(f"finished {report.plan.owed - report.plan.planned} left owed by earlier runs")
+    if report.plan.rebuilt:
+        click.echo(f"built the missing profile vectors of {report.plan.rebuilt} readers")
+    if verbose and w.claimed:
+        stages = " · ".join(f"{k} {v:.1f}s" for k, v in sorted(w.seconds.items()))
+        click.echo(
+            f"{w.shards} shards on {report.workers} worker(s); plan "
+            f"{report.seconds.get('plan', 0):.1f}s, write {report.seconds.get('write', 0):.1f}s "
+            f"(worker time: {stages})"
+        )
+    for email, reason in report.deferred:
+        console.print(f"[yellow]deferred {email}: {reason}")
+    for email, reason in report.failed:
+        console.print(f"[red]failed {email}: {reason}")
+    if report.aborted:
+        console.print(f"[red]{report.aborted}")
+
+
+def _day_with_progress(store: Any, settings: Settings, **kwargs: Any) -> DayReport:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} digests · {task.fields[rate]}/s"),
+        TextColumn("· {task.fields[shards]} shards done ·"),
+        TimeRemainingColumn(),
+    )
+    # refreshed by the run's own calls: no thread, so the run may fork its workers
+    with Progress(*columns, console=console, transient=True, auto_refresh=False) as bar:
+        task = bar.add_task("the day", total=0, rate="0", shards=0)
+        started: list[float] = []
+
+        def progress(done: int, total: int, shards: int) -> None:
+            import time
+
+            now = time.perf_counter()
+            if not started:
+                started.append(now)
+            rate = done / max(now - started[0], 1e-9)
+            bar.update(task, completed=done, total=total, rate=f"{rate:,.0f}", shards=shards)
+            bar.refresh()
+
+        return run_day(store, settings, progress=progress, **kwargs)
+
+
+@main.command("run")
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Send the digests of this local day now, whatever the send hour.",
+)
+@click.option("--dry-run", is_flag=True, help="Decide what each reader would get; write nothing.")
+@click.option("--only", metavar="EMAIL", default=None, help="Only this subscriber.")
+@click.option("--no-collect", is_flag=True, help="Skip collecting the configured sources.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: cores)."
+)
+@click.option("--verbose", "-v", is_flag=True, help="Who got what, and where the time went.")
+@click.option(
+    "--stats",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the run's counts and per-stage timings to this JSON file.",
+)
+@with_settings
+def run_command(
+    settings: Settings,
+    day: datetime | None,
+    dry_run: bool,
+    only: str | None,
+    no_collect: bool,
+    workers: int | None,
+    verbose: bool,
+    stats: Path | None,
+) -> None:
+    """The day's job: collect → plan → shards (score, render, deliver), for every
+    reader due.
+
+    Rerunning sends nothing twice, and finishes what a crashed run left. Exits 1 if
+    a source or a delivery failed, or if every delivery was deferred.
+
+    \b
+        digest run
+        digest run --date 2026-11-20 --only ada@example.org --dry-run
+    """
+    store = open_store(settings)
+    try:
+        report = _day_with_progress(
+            store,
+            settings,
+            now=utcnow(),
+            day=day.date() if day else None,
+            only=only,
+            dry_run=dry_run,
+            collect_first=not no_collect,
+            workers=workers,
+        )
+    except MissingSecret as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    print_day(report, verbose=verbose)
+    if stats is not None:
+        stats.write_text(json.dumps(report.figures(), indent=2), encoding="utf-8")
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command("preview")
+@click.argument("email")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the HTML (default: <data_dir>/previews/<email>.html).",
+)
+@with_settings
+def preview_command(settings: Settings, email: str, out: Path | None) -> None:
+    """Write the HTML digest EMAIL would get now, without sending or recording it.
+
+    digest preview ada@example.org --out /tmp/ada.html
+    """
+    store = open_store(settings)
+    try:
+        html = previews.preview(store, settings, email, now=utcnow())
+    except MissingSecret as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    if html is None:
+        raise click.ClickException(f"no subscriber {email}")
+    out = out or settings.data_dir / "previews" / f"{email.lower()}.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    click.echo(str(out))
+
+
+@main.command("schedule")
+@with_settings
+def schedule_command(settings: Settings) -> None:
+    """Run the scheduler: collect on `schedule.collect_cron`, deliver every hour to
+    those whose local send hour has come. Ctrl-C stops it.
+
+        digest schedule
+    """
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from digest.schedule import configure
+
+    try:
+        link_maker(settings)  # refuse to start without a usable secret
+    except MissingSecret as exc:
+        raise click.ClickException(str(exc)) from exc
+    scheduler = BlockingScheduler()
+    configure(scheduler, settings, config_file())
+    click.echo("scheduler running; Ctrl-C to stop")
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        scheduler.start()
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+@with_settings
+def serve_command(settings: Settings, host: str, port: int) -> None:
+    """Serve the subscribers' web app, with the scheduler in the same process.
+
+    digest serve --host 0.0.0.0 --port 8000
+    """
+    from digest.web import serve
+
+    try:
+        serve(settings, host, port, config_file=config_file())
+    except MissingSecret as exc:
+        raise click.ClickException(str(exc)) from exc

@@ -1,0 +1,169 @@
+"""The papers: ``digest collect``, ``digest refit``, ``digest papers`` and ``digest rank``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from digest import rank
+from digest.cli.base import console, main, utcnow, with_settings
+from digest.collect import CollectReport
+from digest.day import sources as day_sources
+from digest.day.shard import open_store
+from digest.day.vectors import refit
+from digest.models import SourceReport
+from digest.profiles import ProfileFileError
+from digest.settings import Settings
+from digest.sources.formats import FORMATS
+
+
+@main.command("collect")
+@click.argument("locations", nargs=-1)
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Force the input format of the given PATH_OR_URLs (default: detect).",
+)
+@click.option("--samples", is_flag=True, help="Collect the bundled sample sources.")
+@with_settings
+def collect_command(
+    settings: Settings, locations: tuple[str, ...], format_: str | None, samples: bool
+) -> None:
+    """Collect new papers from every configured source, or from PATH_OR_URL… given.
+
+    Prints one line per source and exits 1 if any source failed.
+
+        digest collect
+        digest collect ../feeds/cs.rdf https://export.arxiv.org/rss/cs.LG --format feed
+    """
+    if locations:
+        configs = day_sources.adhoc_sources(locations, format_)
+    elif samples:
+        configs = day_sources.sample_sources()
+    else:
+        configs = settings.sources
+    if not configs:
+        raise click.UsageError("no sources: add [[sources]] to the config, or give PATH_OR_URL")
+    store = open_store(settings)
+    try:
+        report = _collect_with_progress(store, settings, configs)
+        if report.batch.size and refit(store, now=utcnow()) is not None:
+            console.print("refitted the text model and rebuilt every profile's vectors")
+    finally:
+        store.close()
+    print_collect(report)
+    sys.exit(1 if report.failed else 0)
+
+
+def _collect_with_progress(store: Any, settings: Settings, configs: list[Any]) -> CollectReport:
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("collecting", total=len(configs))
+
+        def advance(report: SourceReport) -> None:
+            progress.advance(task)
+
+        return day_sources.collect_sources(
+            store, settings, configs, now=utcnow(), on_source=advance
+        )
+
+
+def print_collect(report: CollectReport) -> None:
+    table = Table(title=f"batch {report.batch.id}: {report.batch.size} new papers")
+    for column in ("source", "fetched", "new", "updated", "status"):
+        table.add_column(
+            column, justify="right" if column in ("fetched", "new", "updated") else "left"
+        )
+    for s in report.sources:
+        status = (
+            f"[red]error: {s.error}" if s.error else ("not modified" if s.not_modified else "ok")
+        )
+        table.add_row(s.name, str(s.fetched), str(s.new), str(s.updated), status)
+    Console().print(table)
+    for s in report.failed:
+        console.print(f"[red]source {s.name!r} failed: {s.error}")
+
+
+@main.command("refit")
+@with_settings
+def refit_command(settings: Settings) -> None:
+    """Fit the text model on the newest stored papers now, and rebuild every
+    profile's vectors with it.
+
+    `digest collect` does this by itself once the corpus has grown by a quarter.
+
+        digest refit
+    """
+    store = open_store(settings)
+    try:
+        version = refit(store, now=utcnow(), force=True)
+    finally:
+        store.close()
+    if version is None:
+        raise click.ClickException("no papers stored yet: run `digest collect` first")
+    click.echo(f"text model {version} fitted; profile vectors rebuilt")
+
+
+@main.command("papers")
+@click.option(
+    "--batch", "batch_id", type=int, default=None, help="Only papers first seen in batch N."
+)
+@click.option("--limit", type=int, default=None, help="At most N papers.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@with_settings
+def papers_command(
+    settings: Settings, batch_id: int | None, limit: int | None, as_json: bool
+) -> None:
+    """List stored papers, oldest first.
+
+    digest papers --batch 3 --json | jq .title
+    """
+    store = open_store(settings)
+    try:
+        found = store.papers(batch_id=batch_id, limit=limit)
+    finally:
+        store.close()
+    if as_json:
+        for paper in found:
+            click.echo(json.dumps(paper.to_json(), ensure_ascii=False))
+        return
+    table = Table(title=f"{len(found)} papers")
+    for column in ("id", "title", "categories", "source"):
+        table.add_column(column, overflow="fold")
+    for p in found:
+        table.add_row(p.id, p.title, " ".join(p.categories), p.source)
+    Console().print(table)
+
+
+@main.command("rank")
+@click.option("--papers", "papers_path", required=True, type=click.Path(path_type=Path))
+@click.option("--profile", "profile_path", required=True, type=click.Path(path_type=Path))
+@click.option("--top", type=click.IntRange(min=1), default=None, help="Only the best N.")
+@click.option("--json", "as_json", is_flag=True, help='One {"id", "score", "why"} per line.')
+def rank_command(papers_path: Path, profile_path: Path, top: int | None, as_json: bool) -> None:
+    """Rank the papers of a JSON Lines file for one profile file, best first.
+
+    Touches no database. Each line of PAPERS has id, title, abstract and optionally
+    authors and categories; PROFILE holds one profile as top-level keys.
+
+        digest rank --papers today.jsonl --profile me.toml --top 10 --json
+    """
+    try:
+        ranked = rank.rank_file(papers_path, profile_path, top)
+    except (ProfileFileError, rank.RankInputError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        for line in rank.json_lines(ranked):
+            click.echo(line)
+        return
+    for n, sp in enumerate(ranked, 1):
+        click.echo(f"{n:3d}. {sp.score:6.3f}  {sp.paper.id}  {sp.paper.title}\n       {sp.why}")
