@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from digest.day.vectors import known_papers, refresh
+from digest.day.vectors import Models, build_given, known_papers
 from digest.identity import parse_arxiv_id
 from digest.models import Paper
 from digest.profiles import SubscriberFile
@@ -21,13 +21,17 @@ ARXIV_API = "https://export.arxiv.org/api/query"
 
 def import_subscribers(store: Store, subs: Sequence[SubscriberFile], *, now: datetime) -> int:
     """Create or update each subscriber (active) and replace their profiles, in one
-    transaction, then build their profile vectors. A subscriber named twice counts
-    as their last file. Returns how many subscribers were stored."""
+    transaction, then build their profile vectors (from the profiles as given: they
+    were validated once, on reading). A subscriber named twice counts as their last
+    file. Returns how many subscribers were stored."""
     last = {s.email: s for s in subs}
-    ids = store.import_subscribers(
+    ids, profile_ids = store.import_subscribers(
         [(s.email, s.subscriber_fields(), s.profiles) for s in last.values()], now=now
     )
-    refresh(store, ids)
+    found = Models(store).current()
+    if found is not None:
+        given = [p for s in last.values() for p in s.profiles]
+        build_given(store, found[0], found[1], list(zip(profile_ids, given, strict=True)))
     return len(ids)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from digest.models import Keyword, Paper, Profile, ScoredPaper, SeedPaper
@@ -162,3 +163,27 @@ def test_sections_put_a_shared_paper_only_in_its_best_profile() -> None:
 def test_text_model_survives_a_round_trip(papers: list[Paper], model: TextModel) -> None:
     again = TextModel.from_bytes(model.to_bytes())
     assert (again.embed(papers[:5]) == model.embed(papers[:5])).all()
+
+
+def test_stored_paper_embeddings_are_used_instead_of_embedding_again(
+    papers: list[Paper], model: TextModel
+) -> None:
+    profile = Profile(name="p", seed_papers=[{"id": papers[0].id}, {"id": papers[1].id}])
+    known = {p.id: p for p in papers}
+    made = model.embed(papers[:2])
+    (plain,), _ = profile_vectors([profile], model, known)
+    (reused,), seeds = profile_vectors(
+        [profile], model, known, {papers[0].id: made[0], papers[1].id: made[1]}
+    )
+    np.testing.assert_allclose(reused.text, plain.text, atol=1e-6)
+    # a stored vector is taken as it is, not recomputed
+    other = np.zeros_like(made[0])
+    other[0] = 1.0
+    (swapped,), seeds = profile_vectors([profile], model, known, {papers[0].id: other})
+    np.testing.assert_array_equal(seeds.vectors[0], other)
+    assert not np.allclose(swapped.text, plain.text)
+
+
+def test_a_fit_gives_the_embeddings_embed_would(papers: list[Paper]) -> None:
+    model, vectors = TextModel.fit_embed(papers)
+    np.testing.assert_allclose(vectors, model.embed(papers), atol=1e-5)

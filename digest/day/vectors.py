@@ -86,8 +86,13 @@ def refit(store: Store, *, now: datetime, force: bool = False) -> str | None:
         current = Models(store).current()
         if current is not None and count <= current[1].fitted_on * REFIT_GROWTH:
             return None
-    model = TextModel.fit(store.recent_papers(MODEL_PAPERS))
+    papers = store.recent_papers(MODEL_PAPERS)
+    model, vectors = TextModel.fit_embed(papers)
     version = store.put_model(model.to_bytes(), now=now)
+    # kept so that seed papers among them are never embedded again
+    store.put_embeddings(
+        version, [(f"p:{p.id}", p.title, vectors[i].tobytes()) for i, p in enumerate(papers)]
+    )
     build_profiles(store, version, model, store.stale_profiles(version))
     return version
 
@@ -116,30 +121,51 @@ def build_profiles(
     """Build and store the vectors of every profile of ``subscriber_ids``, in chunks."""
     for start in range(0, len(subscriber_ids), _BUILD_CHUNK):
         rows = store.profile_rows(subscriber_ids[start : start + _BUILD_CHUNK])
-        flat = [
-            (row[0], profile)
-            for sid, ps in rows.items()
-            for row in ps
-            if (profile := stored_profile(sid, row[1])) is not None
-        ]
-        profiles = [p for _, p in flat]
-        built, embedded = cache_profiles(profiles, model, known_papers(store, names(profiles)))
-        store.put_embeddings(version, embedded)
-        store.put_profile_vectors(
-            version, [(pid, c.to_bytes()) for (pid, _), c in zip(flat, built, strict=True)]
+        build_given(
+            store,
+            version,
+            model,
+            [
+                (row[0], profile)
+                for sid, ps in rows.items()
+                for row in ps
+                if (profile := stored_profile(sid, row[1])) is not None
+            ],
         )
     return len(subscriber_ids)
 
 
+def build_given(
+    store: Store, version: str, model: TextModel, given: Sequence[tuple[int, Profile]]
+) -> None:
+    """Build and store the vectors of these (profile row id, profile) pairs, in chunks."""
+    for start in range(0, len(given), _BUILD_CHUNK):
+        flat = given[start : start + _BUILD_CHUNK]
+        profiles = [p for _, p in flat]
+        known = known_papers(store, names(profiles))
+        stored = store.embeddings(version, [f"p:{pid}" for pid in known])
+        vectors = {
+            key[2:]: np.frombuffer(vector, dtype=np.float32) for key, (_, vector) in stored.items()
+        }
+        built, seeds = cache_profiles(profiles, model, known, vectors)
+        store.put_embeddings(version, seeds)
+        store.put_profile_vectors(
+            version, [(pid, c.to_bytes()) for (pid, _), c in zip(flat, built, strict=True)]
+        )
+
+
 def cache_profiles(
-    profiles: Sequence[Profile], model: TextModel, known: Mapping[str, Paper]
+    profiles: Sequence[Profile],
+    model: TextModel,
+    known: Mapping[str, Paper],
+    paper_vectors: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[list[CachedProfile], list[tuple[str, str, bytes]]]:
     """Each profile's cached form, and the seed embeddings they point at as (key,
     title, vector bytes) rows. A seed's key is the hash of its embedding, so the same
     seed named by many profiles is stored once."""
     if not profiles:
         return [], []
-    vectors, seeds = profile_vectors(profiles, model, known)
+    vectors, seeds = profile_vectors(profiles, model, known, paper_vectors)
     keys = [_seed_key(seeds.titles[i], seeds.vectors[i]) for i in range(len(seeds.titles))]
     cached = []
     for profile, vector in zip(profiles, vectors, strict=True):

@@ -129,15 +129,20 @@ def _learned(positive: np.ndarray, negative: np.ndarray, background: np.ndarray)
 
 
 def profile_vectors(
-    profiles: Sequence[Profile], model: TextModel, known: Mapping[str, Paper]
+    profiles: Sequence[Profile],
+    model: TextModel,
+    known: Mapping[str, Paper],
+    paper_vectors: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[list[ProfileVector], Seeds]:
     """Build every profile's vector; seed, liked and disliked ids are looked up in
-    ``known`` (ids not found are skipped), inline seeds are embedded as given."""
-    seed_texts: list[str] = []
+    ``known`` (ids not found are skipped), inline seeds are embedded as given.
+    ``paper_vectors`` holds papers' embeddings already made with ``model``, by paper id:
+    those papers are not embedded again."""
+    seed_texts: list[tuple[str, str, Sequence[str]]] = []  # title, abstract, authors
     seed_titles: list[str] = []
     seed_index: dict[str, int] = {}
 
-    def row(key: str, title: str, text: str) -> int:
+    def row(key: str, title: str, text: tuple[str, str, Sequence[str]]) -> int:
         if key not in seed_index:
             seed_index[key] = len(seed_texts)
             seed_texts.append(text)
@@ -154,7 +159,7 @@ def profile_vectors(
                     row(
                         paper.id,
                         paper.title,
-                        paper_text(paper.title, paper.abstract, paper.authors),
+                        (paper.title, paper.abstract, paper.authors),
                     )
                 )
                 cats.append(paper.categories)
@@ -164,19 +169,19 @@ def profile_vectors(
                     row(
                         f"inline:{title}:{seed.abstract}",
                         title,
-                        paper_text(title, seed.abstract or ""),
+                        (title, seed.abstract or "", ()),
                     )
                 )
         for pid in profile.liked:
             if pid in known:
                 p = known[pid]
-                liked.append(row(p.id, p.title, paper_text(p.title, p.abstract, p.authors)))
+                liked.append(row(p.id, p.title, (p.title, p.abstract, p.authors)))
         for pid in profile.disliked:
             if pid in known:
                 p = known[pid]
-                disliked.append(row(p.id, p.title, paper_text(p.title, p.abstract, p.authors)))
+                disliked.append(row(p.id, p.title, (p.title, p.abstract, p.authors)))
         plans.append((profile, rows, cats, liked, disliked))
-    vectors = model.embed_texts(seed_texts)
+    vectors = _embed_rows(model, seed_texts, list(seed_index), paper_vectors or {})
     background = _background(vectors)
     keyword_texts = [" ".join(k.phrase for k in p.keywords) for p, *_ in plans]
     with_keywords = [i for i, t in enumerate(keyword_texts) if t]
@@ -197,6 +202,26 @@ def profile_vectors(
         for i, (profile, rows, cats, liked, disliked) in enumerate(plans)
     ]
     return built, Seeds(vectors, seed_titles)
+
+
+def _embed_rows(
+    model: TextModel,
+    texts: Sequence[tuple[str, str, Sequence[str]]],
+    keys: Sequence[str],
+    embedded: Mapping[str, np.ndarray],
+) -> np.ndarray:
+    """Each row's embedding: taken from ``embedded`` by key where present, made otherwise."""
+    missing = [i for i, key in enumerate(keys) if key not in embedded]
+    if len(missing) == len(keys):
+        return model.embed_texts([paper_text(*t) for t in texts])
+    out = np.zeros((len(keys), model.dims), dtype=np.float32)
+    for i, key in enumerate(keys):
+        found = embedded.get(key)
+        if found is not None:
+            out[i] = found
+    if missing:
+        out[missing] = model.embed_texts([paper_text(*texts[i]) for i in missing])
+    return out
 
 
 def _background(vectors: np.ndarray, n: int = 200) -> np.ndarray:

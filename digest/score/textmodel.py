@@ -11,6 +11,7 @@ import io
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.decomposition import TruncatedSVD
@@ -34,6 +35,14 @@ class TextModel:
 
     @classmethod
     def fit(cls, papers: Sequence[Paper], *, dims: int = DIMS, seed: int = 0) -> TextModel:
+        return cls.fit_embed(papers, dims=dims, seed=seed)[0]
+
+    @classmethod
+    def fit_embed(
+        cls, papers: Sequence[Paper], *, dims: int = DIMS, seed: int = 0
+    ) -> tuple[TextModel, np.ndarray]:
+        """The model fitted on ``papers``, and their embeddings (as :meth:`embed` gives),
+        from the matrix the fit made anyway."""
         texts = [paper_text(p.title, p.abstract, p.authors) for p in papers]
         vectorizer = TfidfVectorizer(
             sublinear_tf=True,
@@ -51,7 +60,8 @@ class TextModel:
         if rank >= 8:
             svd = TruncatedSVD(n_components=rank, algorithm="randomized", random_state=seed)
             svd.fit(matrix)
-        return cls(vectorizer, svd, len(texts))
+        model = cls(vectorizer, svd, len(texts))
+        return model, model._unit_rows(matrix)
 
     @property
     def dims(self) -> int:
@@ -63,7 +73,9 @@ class TextModel:
         """Unit-length float32 rows, one per text (zero rows for empty texts)."""
         if not texts:
             return np.zeros((0, self.dims), dtype=np.float32)
-        sparse = self.vectorizer.transform(texts)
+        return self._unit_rows(self.vectorizer.transform(texts))
+
+    def _unit_rows(self, sparse: Any) -> np.ndarray:
         dense = (self.svd.transform(sparse) if self.svd is not None else sparse.toarray()).astype(
             np.float32
         )
