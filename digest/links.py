@@ -1,6 +1,8 @@
 """Every URL the product hands out, each carrying a signed, purpose-bound token.
 
-One module decides the URL layout so that emails, feeds and the web app agree:
+:data:`PATHS` is the one table of the URL layout: the web app routes by it (each
+route is named after its key) and :class:`LinkMaker` writes links from it, so emails,
+feeds and the web app agree:
 
     /c/{token}                                  confirm a subscription (GET page, POST acts)
     /m/{token}                                  manage profiles (expires; re-sent on request)
@@ -15,7 +17,23 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from digest.models import Links
-from digest.tokens import Tokens
+from digest.tokens import Purpose, Tokens
+
+PATHS: dict[str, str] = {
+    "subscribe": "/",
+    "stylesheet": "/static/style.css",
+    "confirm": "/c/{token}",
+    "manage": "/m/{token}",
+    "unsubscribe": "/u/{token}",
+    "feed": "/f/{token}.rss",
+    "archive": "/a/{token}",
+    "feedback": "/fb/{token}/{vote}/{rest:path}",
+}
+
+
+def path_for(name: str, token: str) -> str:
+    """The path of route ``name`` for a link token (feedback: the part before the vote)."""
+    return PATHS[name].split("/{vote}", 1)[0].replace("{token}", token)
 
 
 def _quote(value: str) -> str:
@@ -27,23 +45,27 @@ class LinkMaker:
         self.base = base_url.rstrip("/")
         self.tokens = tokens
 
+    def path(self, name: Purpose, *subject: int) -> str:
+        """The path of route ``name``, with a fresh token of the same purpose."""
+        return path_for(name, self.tokens.make(name, *subject))
+
     def confirm(self, subscriber_id: int) -> str:
-        return f"{self.base}/c/{self.tokens.make('confirm', subscriber_id)}"
+        return self.base + self.path("confirm", subscriber_id)
 
     def manage(self, subscriber_id: int) -> str:
-        return f"{self.base}/m/{self.tokens.make('manage', subscriber_id)}"
+        return self.base + self.path("manage", subscriber_id)
 
     def unsubscribe(self, subscriber_id: int) -> str:
-        return f"{self.base}/u/{self.tokens.make('unsubscribe', subscriber_id)}"
+        return self.base + self.path("unsubscribe", subscriber_id)
 
     def feed(self, subscriber_id: int) -> str:
-        return f"{self.base}/f/{self.tokens.make('feed', subscriber_id)}.rss"
+        return self.base + self.path("feed", subscriber_id)
 
     def archive(self, subscriber_id: int, delivery_id: int) -> str:
-        return f"{self.base}/a/{self.tokens.make('archive', subscriber_id, delivery_id)}"
+        return self.base + self.path("archive", subscriber_id, delivery_id)
 
     def feedback_base(self, subscriber_id: int) -> str:
-        return f"{self.base}/fb/{self.tokens.make('feedback', subscriber_id)}"
+        return self.base + self.path("feedback", subscriber_id)
 
     def links(self, subscriber_id: int, delivery_id: int | None = None) -> Links:
         """The links of one digest; ``archive`` is empty until the digest is in the ledger."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, case, delete, or_, select, update
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
 
 from digest.models import MAX_FEEDBACK, Profile, Subscriber
 from digest.store.base import StoreBase
@@ -101,6 +102,47 @@ class PeopleStore(StoreBase):
             assert key is not None
             row = conn.execute(select(subscribers).where(subscribers.c.id == key[0])).one()
         return _subscriber(row)
+
+    def find_or_add_subscriber(self, email: str, *, now: datetime, **fields: Any) -> Subscriber:
+        """The subscriber with this address, created (as :meth:`add_subscriber`) if there
+        is none; two requests racing to create the same one both get it."""
+        found = self.subscriber(email)
+        if found is not None:
+            return found
+        try:
+            return self.add_subscriber(email, now=now, **fields)
+        except IntegrityError:
+            raced = self.subscriber(email)
+            if raced is None:
+                raise
+            return raced
+
+    def claim_link_mail(
+        self, subscriber_id: int, *, now: datetime, gap: timedelta, per_day: int
+    ) -> bool:
+        """Count one more confirm/manage mail to this subscriber if at most ``per_day``
+        in a day, ``gap`` apart, allow it; False if not. One conditional UPDATE, so two
+        simultaneous requests cannot both pass. The count restarts once a whole day has
+        passed since the last mail."""
+        c = subscribers.c
+        day = timedelta(days=1)
+        quiet_for_a_day = or_(c.confirm_sent_at.is_(None), c.confirm_sent_at <= now - day)
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(subscribers)
+                .where(
+                    c.id == subscriber_id,
+                    or_(
+                        quiet_for_a_day,
+                        (c.confirm_sent_at <= now - gap) & (c.confirm_sends < per_day),
+                    ),
+                )
+                .values(
+                    confirm_sent_at=now,
+                    confirm_sends=case((quiet_for_a_day, 1), else_=c.confirm_sends + 1),
+                )
+            )
+        return done.rowcount == 1
 
     def subscriber(self, key: int | str) -> Subscriber | None:
         """By id, or by email address."""

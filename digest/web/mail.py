@@ -1,10 +1,9 @@
 """The only mail the web app sends: confirmation links and fresh manage links.
 
 Both go to an address someone typed into a public form, so both are rate limited per
-address: at most one per ``GAP`` and ``PER_DAY`` in a day. The limit is claimed with
-one conditional UPDATE on the subscriber row (``confirm_sent_at``, ``confirm_sends``),
-so two simultaneous requests cannot both pass it, and a failed send still counts: a
-broken mail server is never hammered from the web.
+address: at most one per ``GAP`` and ``PER_DAY`` in a day, claimed in the store before
+sending (see ``Store.claim_link_mail``), and a failed send still counts: a broken mail
+server is never hammered from the web.
 """
 
 from __future__ import annotations
@@ -15,46 +14,24 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from jinja2 import Environment
-from sqlalchemy import case, or_, update
 
 from digest.deliver import make_mailer, send_with_retry
 from digest.mime import build_message
 from digest.settings import Settings
 from digest.store import Store
-from digest.tables import subscribers
 
 log = logging.getLogger("digest.web")
 
 GAP = timedelta(minutes=10)
 PER_DAY = 5
-DAY = timedelta(days=1)
 WEB_RETRIES = 2
 
 Kind = Literal["confirm", "manage"]
 
 
 def claim_send(store: Store, subscriber_id: int, *, now: datetime) -> bool:
-    """Count one more mail to this subscriber if the limit allows it; False if not.
-
-    The daily count restarts once a whole day has passed since the last mail."""
-    c = subscribers.c
-    quiet_for_a_day = or_(c.confirm_sent_at.is_(None), c.confirm_sent_at <= now - DAY)
-    with store.engine.begin() as conn:
-        done = conn.execute(
-            update(subscribers)
-            .where(
-                c.id == subscriber_id,
-                or_(
-                    quiet_for_a_day,
-                    (c.confirm_sent_at <= now - GAP) & (c.confirm_sends < PER_DAY),
-                ),
-            )
-            .values(
-                confirm_sent_at=now,
-                confirm_sends=case((quiet_for_a_day, 1), else_=c.confirm_sends + 1),
-            )
-        )
-    return done.rowcount == 1
+    """Count one more link mail to this subscriber if the limit allows it; False if not."""
+    return store.claim_link_mail(subscriber_id, now=now, gap=GAP, per_day=PER_DAY)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,99 @@
+"""What subscribing, confirming, unsubscribing and feedback do, with no HTTP in it.
+
+The pages in this package read the request and show the result; these functions
+decide and store. Each returns what a page needs to say (and, for subscribing, which
+link mail to send after the response)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from digest.day import vectors
+from digest.links import LinkMaker
+from digest.models import Profile, Subscriber
+from digest.store import Store
+from digest.web.forms import Subscription
+from digest.web.mail import LinkMail, claim_send
+
+
+def subscribe(
+    store: Store, links: LinkMaker, form: Subscription, *, now: datetime
+) -> LinkMail | None:
+    """Create or find the subscriber, keep the profile they typed if they have none,
+    and say which link to mail (None when the rate limit says not now). The caller
+    answers the same whatever the address's state, so the page reveals nothing."""
+    sub = store.find_or_add_subscriber(
+        form.email, now=now, status="pending", send_hour=form.send_hour, timezone=form.timezone
+    )
+    if sub.status == "unsubscribed":
+        sub = store.update_subscriber(sub.id, status="pending")
+    if sub.status != "active" and not store.profiles(sub.id):
+        store.save_profiles(sub.id, [form.profile], now=now)
+    if not claim_send(store, sub.id, now=now):
+        return None
+    if sub.status == "active":
+        return LinkMail("manage", sub.email, links.manage(sub.id))
+    return LinkMail("confirm", sub.email, links.confirm(sub.id))
+
+
+def renew_manage_link(
+    store: Store, links: LinkMaker, subscriber_id: int, *, now: datetime
+) -> LinkMail | None:
+    """A fresh manage link for an expired one, to the subscriber's own address only
+    (rate limited, and only while subscribed)."""
+    sub = store.subscriber(subscriber_id)
+    if sub is None or sub.status != "active" or not claim_send(store, sub.id, now=now):
+        return None
+    return LinkMail("manage", sub.email, links.manage(sub.id))
+
+
+def confirm(store: Store, sub: Subscriber, *, now: datetime) -> None:
+    if sub.status == "pending":
+        store.update_subscriber(sub.id, status="active", confirmed_at=now)
+
+
+def unsubscribe(store: Store, sub: Subscriber, *, now: datetime) -> None:
+    """At once, and harmlessly again: mail stops from the next run on."""
+    if sub.status != "unsubscribed":
+        store.update_subscriber(sub.id, status="unsubscribed", unsubscribed_at=now)
+
+
+def save_profiles(
+    store: Store,
+    sub: Subscriber,
+    profiles: list[Profile],
+    subscriber_fields: dict[str, object],
+    *,
+    now: datetime,
+) -> None:
+    store.save_profiles(sub.id, profiles, now=now, subscriber_fields=subscriber_fields)
+    vectors.refresh(store, [sub.id])
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    subscriber: Subscriber
+    vote: str
+    profile: str
+    paper_id: str
+
+
+def was_sent(store: Store, target: Feedback) -> bool:
+    """Feedback links are only made for papers in the reader's digests; any other
+    paper id is a link we never gave out."""
+    return store.received(target.subscriber.id, target.paper_id)
+
+
+def has_profile(store: Store, target: Feedback) -> bool:
+    return any(p.name == target.profile for p in store.profiles(target.subscriber.id))
+
+
+def record_feedback(store: Store, target: Feedback, *, now: datetime) -> bool:
+    """Store the vote and rebuild the profile's vector; False if the profile is gone."""
+    recorded = store.record_feedback(
+        target.subscriber.id, target.profile, target.paper_id, target.vote, now=now
+    )
+    if recorded:
+        vectors.refresh(store, [target.subscriber.id])
+    return recorded
