@@ -153,17 +153,22 @@ def rank_command(papers_path: Path, profile_path: Path, top: int | None, as_json
     """Rank the papers of a JSON Lines file for one profile file, best first.
 
     Touches no database. Each line of PAPERS has id, title, abstract and optionally
-    authors and categories; PROFILE holds one profile as top-level keys.
+    authors and categories; each comes back with its id exactly as given. PROFILE
+    holds one profile as top-level keys. Warnings go to stderr.
 
         digest rank --papers today.jsonl --profile me.toml --top 10 --json
     """
     try:
-        ranked = rank.rank_file(papers_path, profile_path, top)
+        ranked = rank.rank_file(papers_path, profile_path, top, warn=_warn)
     except (ProfileFileError, rank.RankInputError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
         for line in rank.json_lines(ranked):
             click.echo(line)
         return
-    for n, sp in enumerate(ranked, 1):
-        click.echo(f"{n:3d}. {sp.score:6.3f}  {sp.paper.id}  {sp.paper.title}\n       {sp.why}")
+    for n, r in enumerate(ranked, 1):
+        click.echo(f"{n:3d}. {r.score:6.3f}  {r.paper.id}  {r.paper.title}\n       {r.why}")
+
+
+def _warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
