@@ -101,11 +101,13 @@ def rank_file(
     profile_path: Path,
     top: int | None = None,
     *,
+    name: str | None = None,
     warn: Callable[[str], None] = log.warning,
 ) -> list[Ranked]:
-    """Every paper of the file, best first (or the best ``top``). Lines that cannot be
-    read are skipped, each with a ``warn``."""
-    profile = load_profile_file(profile_path)
+    """Every paper of the file, best first (or the best ``top``), for the profile file's
+    profile (a subscriber file's profile ``name``, default its first). Lines that
+    cannot be read are skipped, and seed text cut, each with a ``warn``."""
+    profile = load_profile_file(profile_path, name, warn=warn)
     try:
         data = papers_path.read_bytes()
     except OSError as exc:

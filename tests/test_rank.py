@@ -134,3 +134,77 @@ def test_unreadable_lines_are_skipped_with_a_warning_on_stderr(rank, tmp_path: P
     ]
     assert "line 3: not JSON" in result.stderr
     assert "line 4: no title; skipped" in result.stderr
+
+
+EXAMPLE = Path(__file__).parent.parent / "config" / "profiles" / "example.toml"
+
+
+def rank_with(tmp_path: Path, profile: Path, *args: str) -> Result:
+    papers = write_jsonl(tmp_path / "papers.jsonl", PAPERS)
+    return CliRunner().invoke(
+        main, ["rank", "--papers", str(papers), "--profile", str(profile), "--json", *args]
+    )
+
+
+def ids(result: Result) -> list[Any]:
+    return [json.loads(line)["id"] for line in result.stdout.splitlines()]
+
+
+def test_a_subscriber_file_ranks_for_its_first_profile(tmp_path: Path) -> None:
+    result = rank_with(tmp_path, EXAMPLE)
+    assert result.exit_code == 0, result.output
+    assert len(ids(result)) == len(PAPERS)
+    assert set(ids(result)[:2]) == {"c0", "2401.01234v2"}
+
+
+def test_name_picks_a_profile_of_a_subscriber_file(tmp_path: Path) -> None:
+    result = rank_with(tmp_path, EXAMPLE, "--name", "information theory")
+    assert result.exit_code == 0, result.output
+    assert ids(result)[0] == "10.1000/XYZ-123"
+    missing = rank_with(tmp_path, EXAMPLE, "--name", "robots")
+    assert missing.exit_code == 1
+    assert f"{EXAMPLE}: no profile named 'robots'" in missing.output
+    assert "'diffusion models', 'information theory'" in missing.output
+
+
+def test_a_one_profile_file_still_works_and_name_must_match(tmp_path: Path) -> None:
+    profile = tmp_path / "me.toml"
+    profile.write_text('name = "codes"\nkeywords = ["polar code"]\n')
+    assert ids(rank_with(tmp_path, profile))[0] == "10.1000/XYZ-123"
+    assert ids(rank_with(tmp_path, profile, "--name", "codes"))[0] == "10.1000/XYZ-123"
+    assert rank_with(tmp_path, profile, "--name", "other").exit_code == 1
+
+
+def test_an_overlong_seed_abstract_is_cut_with_a_warning(tmp_path: Path) -> None:
+    junk = "Denoising diffusion models and score matching. " + "x" * 24_953
+    assert len(junk) == 25_000
+    profile = tmp_path / "me.toml"
+    profile.write_text(
+        f'name = "seeded"\n[[seed_papers]]\ntitle = "Diffusion"\nabstract = "{junk}"\n'
+    )
+    result = rank_with(tmp_path, profile)
+    assert result.exit_code == 0, result.output
+    assert len(ids(result)) == len(PAPERS)
+    assert result.stderr == (
+        f"warning: {profile}: seed_papers[0].abstract: cut from 25,000 to 20,000 characters\n"
+    )
+    assert "characters" not in result.stdout
+
+
+def test_an_overlong_seed_in_a_subscriber_file_is_cut_too(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace(
+        'title = "Denoising Diffusion Probabilistic Models"', f'title = "{"t" * 1500}"'
+    )
+    profile = tmp_path / "ada.toml"
+    profile.write_text(text)
+    result = rank_with(tmp_path, profile)
+    assert result.exit_code == 0, result.output
+    assert "profiles[0].seed_papers[1].title: cut from 1,500 to 1,000 characters" in result.stderr
+
+
+def test_other_fields_beyond_the_limits_are_still_refused(tmp_path: Path) -> None:
+    profile = tmp_path / "me.toml"
+    profile.write_text(f'name = "x"\nkeywords = ["{"k" * 300}"]\n')
+    result = rank_with(tmp_path, profile)
+    assert result.exit_code == 1
+    assert "keywords[0].phrase: String should have at most 200 characters" in result.output
