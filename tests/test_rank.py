@@ -208,3 +208,39 @@ def test_other_fields_beyond_the_limits_are_still_refused(tmp_path: Path) -> Non
     result = rank_with(tmp_path, profile)
     assert result.exit_code == 1
     assert "keywords[0].phrase: String should have at most 200 characters" in result.output
+
+
+def test_a_paper_that_matched_nothing_says_so(rank) -> None:
+    _, rows = rank(PAPERS)
+    why = {r["id"]: r["why"] for r in rows}
+    score = {r["id"]: r["score"] for r in rows}
+    for unrelated in ("10.1000/XYZ-123", 7, "arXiv:2402.00002"):
+        assert why[unrelated] == "matched nothing in your profile"
+        assert score[unrelated] == 0.0
+    assert why["c0"] == "keywords: diffusion model, score matching · in cs.LG"
+    assert score["c0"] > 0
+
+
+def test_a_seed_is_named_only_for_papers_like_it(rank) -> None:
+    seeded = (
+        'name = "seeded"\n[[seed_papers]]\ntitle = "Denoising diffusion"\n'
+        'abstract = "Diffusion synthesises images by score matching."\n'
+    )
+    _, rows = rank(PAPERS, seeded)
+    why = {r["id"]: r["why"] for r in rows}
+    assert why["c0"] == "like “Denoising diffusion”"
+    assert why["2401.01234v2"] == "like “Denoising diffusion”"
+    assert why[7] == "matched nothing in your profile"
+    assert why["arXiv:2402.00002"] == "matched nothing in your profile"
+
+
+def test_the_text_answer_says_matched_nothing_too(tmp_path: Path) -> None:
+    profile = tmp_path / "me.toml"
+    profile.write_text(PROFILE)
+    papers = write_jsonl(tmp_path / "papers.jsonl", PAPERS[3:4])
+    result = CliRunner().invoke(main, ["rank", "--papers", str(papers), "--profile", str(profile)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "  1.  0.000  7  Protein folding with language models\n"
+        "       matched nothing in your profile\n"
+    )
