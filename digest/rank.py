@@ -1,9 +1,10 @@
 """Rank papers for profiles: the shared step behind ``digest rank`` and the daily run.
 
-``digest rank --papers PAPERS.jsonl --profile PROFILE.toml [--top N] [--json]`` ranks the
-papers of a JSON Lines file (``id, title, abstract``, optional ``authors, categories``)
-for one profile file, touching no database; ``--json`` prints one line per paper, best
-first: ``{"id": …, "score": …, "why": …}``.
+``digest rank --papers PAPERS.jsonl --profile PROFILE.toml [--name NAME] [--top N] [--json]``
+ranks the papers of a JSON Lines file (``id, title, abstract``, optional ``authors,
+categories``) for one profile (of a subscriber file, or a file of one profile),
+touching no database; ``--json`` prints one line per paper, best first:
+``{"id": …, "score": …, "why": …}``.
 
 The answer is joined to its input by id, so each line's ``id`` comes back exactly as
 given (``"10.1000/xyz"``, ``"c0"``, ``7``, ``"2401.01234v2"``), and every line is ranked,
