@@ -50,7 +50,8 @@ class Ranked:
 @dataclass(slots=True)
 class Inputs:
     """The papers of a rank file in file order, the id each line gave (``None`` for
-    none), and the papers by canonical id, for the profile's seed and feedback ids."""
+    none), the papers by canonical id (for the profile's seed and feedback ids), and
+    why lines were skipped."""
 
     papers: list[Paper]
     given: list[Any]

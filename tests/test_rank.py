@@ -244,3 +244,11 @@ def test_the_text_answer_says_matched_nothing_too(tmp_path: Path) -> None:
         "  1.  0.000  7  Protein folding with language models\n"
         "       matched nothing in your profile\n"
     )
+
+
+def test_a_seed_id_finds_its_paper_whatever_form_the_line_gave(rank) -> None:
+    seeded = 'name = "seeded"\n[[seed_papers]]\nid = "2401.01234"\n'
+    _, rows = rank(PAPERS, seeded)
+    assert rows[0] == {"id": "2401.01234v2", "score": rows[0]["score"], "why": rows[0]["why"]}
+    assert rows[0]["why"] == "in cs.LG, stat.ML · like “Score matching at scale”"
+    assert rows[0]["score"] > 0.99
