@@ -2,14 +2,23 @@
 
 A subscriber file holds the address, delivery preferences and ``[[profiles]]``; see
 ``config/profiles/example.toml``. Errors name the file, the field and the reason.
+
+Seed papers' text is often pasted from elsewhere (a reference manager's page, with
+junk around the abstract), so a seed paper's title or abstract beyond the model's
+limits is cut to them with a warning rather than refusing the whole file; any other
+field beyond its limits is refused. The web form keeps the limits as they are.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
+import json
+import logging
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import available_timezones
 
 import tomli_w
@@ -17,6 +26,15 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from digest.models import Profile
+
+log = logging.getLogger("digest.profiles")
+
+Warn = Callable[[str], None]
+"""Where a loader says what it changed in a file it accepted (one line each)."""
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+_CUT_FIELDS = frozenset({"title", "abstract"})
 
 
 @functools.cache
@@ -115,18 +133,58 @@ def _invalid(path: Path, exc: ValidationError) -> ProfileFileError:
     return ProfileFileError(f"{path}: {problems}")
 
 
-def load_subscriber_file(path: Path) -> SubscriberFile:
+def _cut_seed_text(data: Any, exc: ValidationError) -> tuple[Any, list[str]]:
+    """``data`` with each seed paper's title or abstract that ``exc`` found too long cut
+    to its limit, and a line saying so for each; other errors are left alone."""
+    fixed = None
+    said = []
+    for error in exc.errors():
+        loc = error["loc"]
+        if (
+            error["type"] not in ("string_too_long", "too_long")
+            or len(loc) < 3
+            or loc[-1] not in _CUT_FIELDS
+            or loc[-3] != "seed_papers"
+        ):
+            continue
+        if fixed is None:
+            fixed = copy.deepcopy(data)
+        holder = fixed
+        for part in loc[:-1]:
+            holder = holder[part]
+        value, limit = holder[loc[-1]], int((error.get("ctx") or {})["max_length"])
+        if not isinstance(value, str):
+            continue
+        holder[loc[-1]] = value[:limit]
+        said.append(f"{_where(loc)}: cut from {len(value):,} to {limit:,} characters")
+    return (data if fixed is None else fixed), said
+
+
+def _validate(model: type[_Model], data: Any, path: Path, warn: Warn) -> _Model:
     try:
-        return SubscriberFile.model_validate(_read(path))
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fixed, said = _cut_seed_text(data, exc)
+        if not said:
+            raise _invalid(path, exc) from exc
+    try:
+        valid = model.model_validate(fixed)
     except ValidationError as exc:
         raise _invalid(path, exc) from exc
+    for line in said:
+        warn(f"{path}: {line}")
+    return valid
 
 
-def load_subscribers(path: Path) -> list[SubscriberFile]:
+def load_subscriber_file(path: Path, *, warn: Warn = log.warning) -> SubscriberFile:
+    return _validate(SubscriberFile, _read(path), path, warn)
+
+
+def load_subscribers(path: Path, *, warn: Warn = log.warning) -> list[SubscriberFile]:
     """A subscriber file (TOML), or many subscribers as JSON Lines (``.jsonl``: one
     subscriber file's content as a JSON object per line), for bulk loads."""
     if path.suffix != ".jsonl":
-        return [load_subscriber_file(path)]
+        return [load_subscriber_file(path, warn=warn)]
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError as exc:
@@ -137,19 +195,37 @@ def load_subscribers(path: Path) -> list[SubscriberFile]:
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        where = Path(f"{path}:{number}")
         try:
             found.append(SubscriberFile.model_validate_json(line))
+            continue
         except ValidationError as exc:
-            raise _invalid(Path(f"{path}:{number}"), exc) from exc
+            if exc.errors()[0]["type"] == "json_invalid":
+                raise _invalid(where, exc) from exc
+        # the slower way, only for a line that needs cutting or explaining
+        found.append(_validate(SubscriberFile, json.loads(line), where, warn))
     return found
 
 
-def load_profile_file(path: Path) -> Profile:
-    """One profile as top-level keys (the ``digest rank`` format)."""
-    try:
-        return Profile.model_validate(_read(path))
-    except ValidationError as exc:
-        raise _invalid(path, exc) from exc
+def load_profile_file(path: Path, name: str | None = None, *, warn: Warn = log.warning) -> Profile:
+    """The profile ``digest rank`` ranks for: a file of one profile as top-level keys,
+    or a subscriber file, whose profile called ``name`` (default: the first) is taken."""
+    data = _read(path)
+    if "profiles" in data:
+        profiles = _validate(SubscriberFile, data, path, warn).profiles
+        if name is None:
+            return profiles[0]
+        for profile in profiles:
+            if profile.name == name:
+                return profile
+        known = ", ".join(repr(p.name) for p in profiles)
+        raise ProfileFileError(f"{path}: no profile named {name!r} (there are {known})")
+    profile = _validate(Profile, data, path, warn)
+    if name is not None and profile.name != name:
+        raise ProfileFileError(
+            f"{path}: no profile named {name!r} (the file's is {profile.name!r})"
+        )
+    return profile
 
 
 def _profile_data(profile: Profile) -> dict[str, Any]:

@@ -103,6 +103,44 @@ def test_a_bad_file_changes_nothing(
     store.close()
 
 
+def test_import_cuts_an_overlong_seed_abstract_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings
+) -> None:
+    monkeypatch.setenv("DIGEST_DATA_DIR", str(settings.data_dir))
+    pasted = "We present diffusion models. " + "junk " * 5000
+    toml = tmp_path / "ada.toml"
+    toml.write_text(
+        EXAMPLE.read_text().replace(
+            'abstract = "We present high quality image synthesis results using diffusion '
+            'probabilistic models."',
+            f'abstract = "{pasted}"',
+        )
+    )
+    bulk = tmp_path / "readers.jsonl"
+    line = {
+        "email": "bo@example.org",
+        "profiles": [{"name": "p", "seed_papers": [{"abstract": pasted}]}],
+    }
+    bulk.write_text(json.dumps(line) + "\n")
+    runner = CliRunner()
+    result = runner.invoke(main, ["profile", "import", str(toml), str(bulk)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"warning: {toml}: profiles[0].seed_papers[1].abstract: "
+        f"cut from {len(pasted):,} to 20,000 characters",
+        f"warning: {bulk}:1: profiles[0].seed_papers[0].abstract: "
+        f"cut from {len(pasted):,} to 20,000 characters",
+    ]
+    store = Store.open(settings.db_url)
+    for address, seed in (("ada@example.org", 1), ("bo@example.org", 0)):
+        sub = store.subscriber(address)
+        assert sub is not None
+        abstract = store.profiles(sub.id)[0].seed_papers[seed].abstract
+        assert abstract is not None and abstract.startswith("We present diffusion models.")
+        assert len(abstract) <= 20_000
+    store.close()
+
+
 def test_single_profile_files_for_rank(tmp_path: Path) -> None:
     path = tmp_path / "me.toml"
     path.write_text(
@@ -131,7 +169,10 @@ def test_rank_json_output(tmp_path: Path) -> None:
     everything = CliRunner().invoke(
         main, ["rank", "--papers", str(papers), "--profile", str(profile), "--json"]
     )
-    assert len(everything.output.splitlines()) == 301
+    # the file lists some papers two or three times; each line is one input
+    lines = [line for line in papers.read_text().splitlines() if line.strip()]
+    assert len(lines) == 371
+    assert len(everything.stdout.splitlines()) == len(lines)
 
 
 def test_rank_reports_a_bad_profile_file(tmp_path: Path) -> None:

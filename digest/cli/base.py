@@ -24,6 +24,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def warn(message: str) -> None:
+    """One line on stderr about input that was used after a change or skipped."""
+    click.echo(f"warning: {message}", err=True)
+
+
 def with_settings(func: F) -> F:
     """Shared ``--config`` option; passes the loaded ``Settings`` as ``settings``."""
 

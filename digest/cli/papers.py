@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from digest import rank
-from digest.cli.base import console, main, utcnow, with_settings
+from digest.cli.base import console, main, utcnow, warn, with_settings
 from digest.collect import CollectReport
 from digest.day import sources as day_sources
 from digest.day.shard import open_store
@@ -147,23 +147,36 @@ def papers_command(
 @main.command("rank")
 @click.option("--papers", "papers_path", required=True, type=click.Path(path_type=Path))
 @click.option("--profile", "profile_path", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--name",
+    default=None,
+    help="The profile of a subscriber file to rank for (default: the first).",
+)
 @click.option("--top", type=click.IntRange(min=1), default=None, help="Only the best N.")
 @click.option("--json", "as_json", is_flag=True, help='One {"id", "score", "why"} per line.')
-def rank_command(papers_path: Path, profile_path: Path, top: int | None, as_json: bool) -> None:
-    """Rank the papers of a JSON Lines file for one profile file, best first.
+def rank_command(
+    papers_path: Path, profile_path: Path, name: str | None, top: int | None, as_json: bool
+) -> None:
+    """Rank the papers of a JSON Lines file for one profile, best first.
 
+    \b
     Touches no database. Each line of PAPERS has id, title, abstract and optionally
-    authors and categories; PROFILE holds one profile as top-level keys.
+    authors and categories; every line is ranked and comes back with its id exactly
+    as given. PROFILE is a subscriber file (as `digest profile import` reads it;
+    --name picks the profile, default the first) or one profile as top-level keys.
+    A seed paper's text beyond the limits is cut; warnings go to stderr.
 
+    \b
         digest rank --papers today.jsonl --profile me.toml --top 10 --json
+        digest rank --papers today.jsonl --profile ada.toml --name "information theory"
     """
     try:
-        ranked = rank.rank_file(papers_path, profile_path, top)
+        ranked = rank.rank_file(papers_path, profile_path, top, name=name, warn=warn)
     except (ProfileFileError, rank.RankInputError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
         for line in rank.json_lines(ranked):
             click.echo(line)
         return
-    for n, sp in enumerate(ranked, 1):
-        click.echo(f"{n:3d}. {sp.score:6.3f}  {sp.paper.id}  {sp.paper.title}\n       {sp.why}")
+    for n, r in enumerate(ranked, 1):
+        click.echo(f"{n:3d}. {r.score:6.3f}  {r.paper.id}  {r.paper.title}\n       {r.why}")

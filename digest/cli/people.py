@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from digest import accounts
-from digest.cli.base import main, utcnow, with_settings
+from digest.cli.base import main, utcnow, warn, with_settings
 from digest.day.shard import open_store
 from digest.profiles import ProfileFileError, dump_subscriber_file, load_subscribers
 from digest.settings import Settings
@@ -28,7 +28,8 @@ def profile_import(settings: Settings, files: tuple[Path, ...]) -> None:
     A FILE is one subscriber's TOML file, or many subscribers as JSON Lines (.jsonl,
     one subscriber file as a JSON object per line). Subscribers imported this way are
     active. A bad file changes nothing and names the file, the line, the field and
-    the reason.
+    the reason; a seed paper's title or abstract beyond the limits is cut, with a
+    warning on stderr.
 
     \b
         digest profile import config/profiles/*.toml
@@ -37,7 +38,7 @@ def profile_import(settings: Settings, files: tuple[Path, ...]) -> None:
     loaded = []
     for path in files:
         try:
-            loaded += load_subscribers(path)
+            loaded += load_subscribers(path, warn=warn)
         except ProfileFileError as exc:
             raise click.ClickException(str(exc)) from exc
     store = open_store(settings)

@@ -2,6 +2,10 @@
 
 score = W.text · (text · paper) + W.keyword · matched keyword weight
       + W.author · matched authors + W.category · category affinity
+
+A paper *matched* a profile when one of its keywords, authors or categories did, or
+when the text part of its score shows as more than 0 (at least ``MIN_TEXT`` once
+rounded to four places); one that matched nothing says so in its ``why``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from digest.score.profile import DEFAULT_WEIGHTS, ProfileVector, Seeds, Weights
 from digest.score.profileset import ProfileSet, sparse_matrix
 from digest.score.text import fold, phrase_matrix
 from digest.score.why import Ranking
+
+MIN_TEXT = 5e-5
+"""A text similarity below this rounds to a score of 0.0: no match."""
 
 
 @dataclass(slots=True)
@@ -112,6 +119,7 @@ def rank_batch(
         np.full((n, k), -1, dtype=np.int32),
         np.zeros((n, k), dtype=np.int64),
         np.zeros((n, k), dtype=np.int64),
+        np.zeros((n, k), dtype=bool),
     )
     if n == 0 or k == 0:
         return ranking
@@ -137,8 +145,13 @@ def rank_batch(
         scores = pset.text[start:stop] @ batch.vectors.T
         if weights.text != 1.0:
             scores *= weights.text
+        feature_hits = None
         if features.nnz:
-            scores += features[start:stop] @ batch_features
+            extra = features[start:stop] @ batch_features
+            scores += extra
+            # every feature weight is positive, so any part above 0 is a match
+            feature_hits = extra > 0
+            del extra
         banned = (pset.exclude[start:stop] @ excluded_t).tocoo()
         scores[banned.row, banned.col] = -np.inf
         cols, values = _top(scores, k, batch.id_rank)
@@ -151,6 +164,11 @@ def rank_batch(
         ranking.cols[start:stop] = cols
         ranking.scores[start:stop] = np.where(keep, values, 0)
         safe = np.maximum(cols, 0)
+        # without a feature part, a pick's score is its text part
+        matched = values >= MIN_TEXT * weights.text
+        if feature_hits is not None:
+            matched |= np.take_along_axis(feature_hits, safe, axis=1)
+        ranking.matched[start:stop] = matched & keep
         ranking.keyword_bits[start:stop] = _bits(phrase_dense, safe, pset.keyword_cols[start:stop])
         ranking.author_bits[start:stop] = _bits(author_dense, safe, pset.author_cols[start:stop])
         if seed_sims is not None and remap is not None:
@@ -159,9 +177,11 @@ def rank_batch(
             # a flat take: twice as fast as the same gather by two index arrays
             sims = seed_sims.ravel().take(local[:, :, None] * seed_sims.shape[1] + safe[:, None, :])
             sims[np.broadcast_to((rows < 0)[:, :, None], sims.shape)] = -np.inf
-            best = np.take_along_axis(rows, sims.argmax(axis=1), axis=1)
-            has_seed = np.asarray((rows >= 0).any(axis=1))[:, None]
-            ranking.best_seed[start:stop] = np.where(has_seed & (cols >= 0), best, -1)
+            closest = sims.argmax(axis=1)
+            best = np.take_along_axis(rows, closest, axis=1)
+            # a seed is named only when the pick is like it at all
+            alike = np.take_along_axis(sims, closest[:, None, :], axis=1)[:, 0, :] >= MIN_TEXT
+            ranking.best_seed[start:stop] = np.where(alike & (cols >= 0), best, -1)
 
     # chunks write disjoint rows; numpy and scipy release the GIL in the heavy parts
     with ThreadPoolExecutor(max_workers=workers) as pool:

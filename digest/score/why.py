@@ -11,6 +11,10 @@ from digest.models import Paper, ScoredPaper
 from digest.score.profile import ProfileVector, Seeds
 from digest.score.text import fold
 
+NOTHING = "matched nothing in your profile"
+"""The why of a pick that matched none of the profile: ``digest rank`` ranks every
+paper, so that it says which ones are there only to be ranked."""
+
 _WHY_LIMIT = 160
 _SAID_IN_SETS = 4096
 
@@ -21,8 +25,10 @@ class Ranking:
 
     Row ``i`` belongs to ``profiles[i]``: ``cols`` are paper positions best first (``-1``
     past the profile's picks), ``scores`` their scores, ``best_seed`` the row in
-    ``seeds`` most similar to each pick, ``keyword_bits`` / ``author_bits`` which of the
-    profile's keywords / authors each pick matched (bit ``j`` = the ``j``-th one).
+    ``seeds`` most similar to each pick (``-1`` when none is similar at all),
+    ``keyword_bits`` / ``author_bits`` which of the profile's keywords / authors each
+    pick matched (bit ``j`` = the ``j``-th one), ``matched`` whether the pick matched
+    the profile at all (see :mod:`digest.score.batch`).
     """
 
     profiles: Sequence[ProfileVector]
@@ -33,6 +39,7 @@ class Ranking:
     best_seed: np.ndarray
     keyword_bits: np.ndarray
     author_bits: np.ndarray
+    matched: np.ndarray
     _said_in: dict[tuple[frozenset[str], tuple[str, ...]], dict[int, str]] = field(
         default_factory=dict
     )
@@ -63,12 +70,13 @@ class Ranking:
         said: dict[int, str] = {}
         cols = self.cols[row].tolist()
         count = cols.index(-1) if -1 in cols else len(cols)
-        for col, score, kw_bits, au_bits, best in zip(
+        for col, score, kw_bits, au_bits, best, matched in zip(
             cols[:count],
             self.scores[row, :count].tolist(),
             self.keyword_bits[row, :count].tolist(),
             self.author_bits[row, :count].tolist(),
             self.best_seed[row, :count].tolist(),
+            self.matched[row, :count].tolist(),
             strict=True,
         ):
             paper = papers[col]
@@ -90,7 +98,10 @@ class Ranking:
                     reasons.append(found)
             if best >= 0:
                 reasons.append(titles[best])
-            why = " · ".join(reasons) if reasons else "similar to your interests"
+            if reasons:
+                why = " · ".join(reasons)
+            else:
+                why = "similar to your interests" if matched else NOTHING
             if len(why) > _WHY_LIMIT:
                 why = why[: _WHY_LIMIT - 1] + "\u2026"
             out.append(ScoredPaper(paper, round(score, 4), why, name))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -48,10 +49,11 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _record_paper(record: dict[str, Any], source: str) -> Paper | None:
+def record_paper(record: dict[str, Any], source: str) -> Paper:
+    """One record (one with a title, see :func:`records`) as a paper. Its id is the
+    canonical key of :func:`digest.identity.paper_key` whatever id the record gave, so
+    that the store knows a paper again whichever source announced it."""
     title = _text(record.get("title"))
-    if not title:
-        return None
     if "<" in title or "&" in title or "\n" in title:
         title = plain(title)
     abstract = _text(record.get("abstract") or record.get("summary"))
@@ -78,23 +80,32 @@ def _record_paper(record: dict[str, Any], source: str) -> Paper | None:
     )
 
 
-def parse_jsonl(data: bytes, *, source: str) -> ParseResult:
-    result = ParseResult()
+def records(data: bytes) -> Iterator[tuple[dict[str, Any] | None, str | None]]:
+    """Each non-blank line as ``(record, None)``, or ``(None, why it was skipped)``."""
     for number, line in enumerate(data.splitlines(), 1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            result.warnings.append(
-                f"line {number}: not JSON ({exc.msg if hasattr(exc, 'msg') else exc}); skipped"
+            yield (
+                None,
+                (f"line {number}: not JSON ({exc.msg if hasattr(exc, 'msg') else exc}); skipped"),
             )
             continue
-        paper = _record_paper(record, source) if isinstance(record, dict) else None
-        if paper is None:
-            result.warnings.append(f"line {number}: no title; skipped")
+        if isinstance(record, dict) and _text(record.get("title")):
+            yield record, None
         else:
-            result.papers.append(paper)
+            yield None, f"line {number}: no title; skipped"
+
+
+def parse_jsonl(data: bytes, *, source: str) -> ParseResult:
+    result = ParseResult()
+    for record, skipped in records(data):
+        if record is None:
+            result.warnings.append(str(skipped))
+        else:
+            result.papers.append(record_paper(record, source))
     if not result.papers and result.warnings:
         result.error = f"no paper could be read ({result.warnings[0]})"
     return result
