@@ -9,13 +9,10 @@ one next to its field; a form with any error saves nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 from zoneinfo import available_timezones
-
-from pydantic import ValidationError
 
 from digest.identity import parse_arxiv_id
 from digest.models import Keyword, Profile, SeedPaper
@@ -32,12 +29,12 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 CHANNELS = ("email", "rss")
 FIRST_PROFILE = "main"
 
-_LIST_SPLIT = re.compile(r"[\n,;]+")
-_LINE_SPLIT = re.compile(r"[\n;]+")
-_SEED_SPLIT = re.compile(r"[\s,;]+")
-_WEIGHT = re.compile(r"^(?P<phrase>.*?)\s*\^\s*(?P<weight>\d+(?:\.\d+)?)$")
-_CATEGORY = re.compile(r"^[A-Za-z][A-Za-z\-]*(?:\.[A-Za-z][A-Za-z\-]*)?$")
-_URLISH = re.compile(r"^(?:https?://|www\.)", re.IGNORECASE)
+LIST_SPLIT = re.compile(r"[\n,;]+")
+LINE_SPLIT = re.compile(r"[\n;]+")
+SEED_SPLIT = re.compile(r"[\s,;]+")
+WEIGHT = re.compile(r"^(?P<phrase>.*?)\s*\^\s*(?P<weight>\d+(?:\.\d+)?)$")
+CATEGORY = re.compile(r"^[A-Za-z][A-Za-z\-]*(?:\.[A-Za-z][A-Za-z\-]*)?$")
+URLISH = re.compile(r"^(?:https?://|www\.)", re.IGNORECASE)
 
 Errors = dict[str, str]
 Form = Mapping[str, str | list[str]]
@@ -56,19 +53,19 @@ def timezone_names() -> list[str]:
     return sorted(_zones())
 
 
-def _one(form: Form, name: str) -> str:
+def one(form: Form, name: str) -> str:
     value = form.get(name, "")
     if isinstance(value, list):
         value = value[0] if value else ""
     return value.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
-def _many(form: Form, name: str) -> list[str]:
+def many(form: Form, name: str) -> list[str]:
     value = form.get(name, [])
     return [value] if isinstance(value, str) else list(value)
 
 
-def _split(text: str, pattern: re.Pattern[str]) -> list[str]:
+def split(text: str, pattern: re.Pattern[str]) -> list[str]:
     """Non-empty items, whitespace collapsed, first spelling of each kept."""
     seen: dict[str, str] = {}
     for raw in pattern.split(text):
@@ -78,14 +75,14 @@ def _split(text: str, pattern: re.Pattern[str]) -> list[str]:
     return list(seen.values())
 
 
-def _hour(text: str, errors: Errors, name: str = "send_hour") -> int:
+def read_hour(text: str, errors: Errors, name: str = "send_hour") -> int:
     if not text.isdigit() or not 0 <= int(text) <= 23:
         errors[name] = "Choose an hour from 0 to 23."
         return 0
     return int(text)
 
 
-def _zone(text: str, errors: Errors, name: str = "timezone") -> str:
+def read_zone(text: str, errors: Errors, name: str = "timezone") -> str:
     zone = text or "UTC"
     if len(zone) > 64 or not valid_timezone(zone):
         errors[name] = f"Unknown time zone “{zone[:64]}”; use a name like Europe/Paris."
@@ -127,7 +124,7 @@ def parse_interests(text: str, errors: Errors, name: str = "interests") -> Profi
     if len(text) > MAX_INTERESTS:
         errors[name] = f"Keep this under {MAX_INTERESTS} characters; add more later."
         return None
-    items = _split(text, _LIST_SPLIT)
+    items = split(text, LIST_SPLIT)
     if not items:
         errors[name] = "Give at least one keyword or arXiv paper to start with."
         return None
@@ -140,7 +137,7 @@ def parse_interests(text: str, errors: Errors, name: str = "interests") -> Profi
         found = parse_arxiv_id(item)
         if found is not None:
             seeds.append(SeedPaper(id=found[0]))
-        elif _URLISH.match(item):
+        elif URLISH.match(item):
             errors[name] = f"Only arXiv links are understood, not “{item[:80]}”."
             return None
         elif len(item) > MAX_PHRASE:
@@ -148,15 +145,15 @@ def parse_interests(text: str, errors: Errors, name: str = "interests") -> Profi
             return None
         else:
             keywords.append(Keyword(phrase=item))
-    return Profile(name=FIRST_PROFILE, keywords=keywords, seed_papers=_unique_seeds(seeds))
+    return Profile(name=FIRST_PROFILE, keywords=keywords, seed_papers=unique_seeds(seeds))
 
 
 def parse_subscribe(form: Form) -> tuple[Subscription | None, Errors]:
     errors: Errors = {}
-    email = parse_email(_one(form, "email"), errors)
-    profile = parse_interests(_one(form, "interests"), errors)
-    hour = _hour(_one(form, "send_hour"), errors)
-    zone = _zone(_one(form, "timezone"), errors)
+    email = parse_email(one(form, "email"), errors)
+    profile = parse_interests(one(form, "interests"), errors)
+    hour = read_hour(one(form, "send_hour"), errors)
+    zone = read_zone(one(form, "timezone"), errors)
     if errors or profile is None:
         return None, errors
     return Subscription(email, hour, zone, profile), errors
@@ -165,309 +162,12 @@ def parse_subscribe(form: Form) -> tuple[Subscription | None, Errors]:
 def subscribe_values(form: Form) -> dict[str, str]:
     """What the visitor typed, to put back into the form next to the errors."""
     return {
-        "email": _one(form, "email")[: MAX_EMAIL + 50],
-        "interests": _one(form, "interests")[: MAX_INTERESTS + 200],
-        "send_hour": _one(form, "send_hour")[:2],
-        "timezone": _one(form, "timezone")[:64],
+        "email": one(form, "email")[: MAX_EMAIL + 50],
+        "interests": one(form, "interests")[: MAX_INTERESTS + 200],
+        "send_hour": one(form, "send_hour")[:2],
+        "timezone": one(form, "timezone")[:64],
     }
 
 
-# manage ---------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class ProfileFields:
-    """One profile as the form shows it: strings, exactly as typed."""
-
-    original: str = ""
-    name: str = ""
-    keywords: str = ""
-    exclude: str = ""
-    authors: str = ""
-    categories: str = ""
-    seeds: str = ""
-    max_papers: str = "20"
-    delete: bool = False
-    inline_seeds: list[SeedPaper] = field(default_factory=list)
-    keep_inline: list[int] = field(default_factory=list)
-
-    @property
-    def blank(self) -> bool:
-        return not any(
-            (self.name, self.keywords, self.exclude, self.authors, self.categories, self.seeds)
-        )
-
-
-@dataclass(slots=True)
-class SettingsFields:
-    send_hour: str = "7"
-    timezone: str = "UTC"
-    cadence: str = "daily"
-    weekdays: list[str] = field(default_factory=lambda: ["0"])
-    channels: list[str] = field(default_factory=lambda: list(CHANNELS))
-
-
-@dataclass(slots=True)
-class ManageForm:
-    profiles: list[ProfileFields]
-    settings: SettingsFields
-    errors: Errors = field(default_factory=dict)
-
-
-def _keyword_text(keyword: Keyword) -> str:
-    return keyword.phrase if keyword.weight == 1.0 else f"{keyword.phrase} ^{keyword.weight:g}"
-
-
-def fields_from_profile(profile: Profile) -> ProfileFields:
-    inline = [s for s in profile.seed_papers if not s.id]
-    return ProfileFields(
-        original=profile.name,
-        name=profile.name,
-        keywords="\n".join(_keyword_text(k) for k in profile.keywords),
-        exclude="\n".join(profile.exclude),
-        authors="\n".join(profile.authors),
-        categories=", ".join(profile.categories),
-        seeds="\n".join(s.id for s in profile.seed_papers if s.id),
-        max_papers=str(profile.max_papers),
-        inline_seeds=inline,
-        keep_inline=list(range(len(inline))),
-    )
-
-
-def manage_form(
-    profiles: Sequence[Profile],
-    *,
-    send_hour: int,
-    timezone: str,
-    cadence: str,
-    weekdays: Sequence[int],
-    channels: Sequence[str],
-) -> ManageForm:
-    """The stored state as a form, with one empty profile at the end to add another."""
-    rows = [fields_from_profile(p) for p in profiles]
-    if len(rows) < MAX_PROFILES:
-        rows.append(ProfileFields(max_papers="20"))
-    return ManageForm(
-        profiles=rows,
-        settings=SettingsFields(
-            send_hour=str(send_hour),
-            timezone=timezone,
-            cadence=cadence,
-            weekdays=[str(d) for d in weekdays],
-            channels=list(channels),
-        ),
-    )
-
-
-def read_manage_form(form: Form, stored: Sequence[Profile]) -> ManageForm:
-    """The posted form as typed; inline seed papers come from the stored profile the
-    row started from, since the form only says which of them to keep."""
-    by_name = {p.name: p for p in stored}
-    count_text = _one(form, "profile_count")
-    count = min(int(count_text), MAX_PROFILES + 1) if count_text.isdigit() else 0
-    rows: list[ProfileFields] = []
-    for i in range(count):
-        key = f"p{i}."
-        original = _one(form, key + "original")[:MAX_NAME]
-        source = by_name.get(original)
-        inline = [s for s in source.seed_papers if not s.id] if source else []
-        keep = [int(v) for v in _many(form, key + "keep_inline") if v.isdigit()]
-        rows.append(
-            ProfileFields(
-                original=original if source else "",
-                name=_one(form, key + "name"),
-                keywords=_one(form, key + "keywords"),
-                exclude=_one(form, key + "exclude"),
-                authors=_one(form, key + "authors"),
-                categories=_one(form, key + "categories"),
-                seeds=_one(form, key + "seeds"),
-                max_papers=_one(form, key + "max_papers") or "20",
-                delete=_one(form, key + "delete") == "1",
-                inline_seeds=inline,
-                keep_inline=[k for k in keep if 0 <= k < len(inline)],
-            )
-        )
-    return ManageForm(
-        profiles=rows,
-        settings=SettingsFields(
-            send_hour=_one(form, "send_hour"),
-            timezone=_one(form, "timezone"),
-            cadence=_one(form, "cadence"),
-            weekdays=_many(form, "weekdays"),
-            channels=_many(form, "channels"),
-        ),
-    )
-
-
-SeedResolver = Callable[[list[str]], tuple[list[str], list[str]]]
-"""Given arXiv ids, returns (ids that are known or were fetched, ids not found)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ManageResult:
-    profiles: list[Profile]
-    subscriber_fields: dict[str, Any]
-
-
-def _too_long(text: str, key: str, errors: Errors, limit: int = MAX_TEXTAREA) -> bool:
-    if len(text) > limit:
-        errors[key] = f"Too long: at most {limit} characters."
-        return True
-    return False
-
-
-def _keywords(text: str, key: str, errors: Errors) -> list[Keyword]:
-    out: list[Keyword] = []
-    for item in _split(text, _LIST_SPLIT):
-        phrase, weight = item, 1.0
-        match = _WEIGHT.match(item)
-        if match:
-            phrase, weight = match["phrase"], float(match["weight"])
-            if not 0 < weight <= 10:
-                errors[key] = f"A weight goes from above 0 up to 10: “{item}”."
-                return []
-        if not phrase or len(phrase) > MAX_PHRASE:
-            errors[key] = f"Each keyword has 1 to {MAX_PHRASE} characters."
-            return []
-        out.append(Keyword(phrase=phrase, weight=weight))
-    return out
-
-
-def _phrases(text: str, key: str, errors: Errors, pattern: re.Pattern[str]) -> list[str]:
-    items = _split(text, pattern)
-    if any(len(i) > MAX_PHRASE for i in items):
-        errors[key] = f"Each entry has at most {MAX_PHRASE} characters."
-        return []
-    return items
-
-
-def _categories(text: str, key: str, errors: Errors) -> list[str]:
-    items = _split(text, re.compile(r"[\s,;]+"))
-    bad = [c for c in items if not _CATEGORY.match(c) or len(c) > 50]
-    if bad:
-        errors[key] = f"Not a category name: “{bad[0][:50]}” (use names like cs.LG or stat)."
-        return []
-    return items
-
-
-def _seed_ids(text: str, key: str, errors: Errors) -> list[str]:
-    ids: list[str] = []
-    for item in _split(text, _SEED_SPLIT):
-        found = parse_arxiv_id(item)
-        if found is None:
-            errors[key] = f"Not an arXiv id or link: “{item[:80]}”."
-            return []
-        ids.append(found[0])
-    return list(dict.fromkeys(ids))
-
-
-def _unique_seeds(seeds: Sequence[SeedPaper]) -> list[SeedPaper]:
+def unique_seeds(seeds: Sequence[SeedPaper]) -> list[SeedPaper]:
     return list({(s.id, s.title, s.abstract): s for s in seeds}.values())
-
-
-def _max_papers(text: str, key: str, errors: Errors) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 200:
-        errors[key] = "Choose a number from 1 to 200."
-        return 20
-    return int(text)
-
-
-_MODEL_FIELDS = {"seed_papers": "seeds"}
-
-
-def _pydantic_errors(exc: ValidationError, key: str, errors: Errors) -> None:
-    """Limits the model enforces (how many keywords…) shown next to their field."""
-    for problem in exc.errors():
-        field = str(problem["loc"][0]) if problem["loc"] else "name"
-        name = key + _MODEL_FIELDS.get(field, field)
-        errors.setdefault(name, f"{problem['msg']}.")
-
-
-def validate_manage(
-    form: ManageForm, stored: Sequence[Profile], resolve: SeedResolver
-) -> ManageResult | None:
-    """Turn the form into profiles and subscriber settings; on any error fill
-    ``form.errors`` and return None. Feedback (liked, disliked) and the score floor
-    travel with a profile through renames, since the form does not show them."""
-    errors = form.errors
-    by_name = {p.name: p for p in stored}
-    built: list[tuple[str, Profile]] = []
-    wanted_seeds: dict[str, list[str]] = {}
-    for i, row in enumerate(form.profiles):
-        key = f"p{i}."
-        if row.delete or (row.blank and not row.original):
-            continue
-        if any(
-            _too_long(getattr(row, f), key + f, errors)
-            for f in ("keywords", "exclude", "authors", "categories", "seeds")
-        ):
-            continue
-        if not row.name:
-            errors[key + "name"] = "Give this profile a name."
-            continue
-        if len(row.name) > MAX_NAME:
-            errors[key + "name"] = f"A name has at most {MAX_NAME} characters."
-            continue
-        seeds = _seed_ids(row.seeds, key + "seeds", errors)
-        wanted_seeds[key + "seeds"] = seeds
-        before = by_name.get(row.original)
-        data: dict[str, Any] = {
-            "name": row.name,
-            "keywords": _keywords(row.keywords, key + "keywords", errors),
-            "exclude": _phrases(row.exclude, key + "exclude", errors, _LIST_SPLIT),
-            "authors": _phrases(row.authors, key + "authors", errors, _LINE_SPLIT),
-            "categories": _categories(row.categories, key + "categories", errors),
-            "seed_papers": [SeedPaper(id=s) for s in seeds]
-            + [row.inline_seeds[k] for k in row.keep_inline],
-            "max_papers": _max_papers(row.max_papers, key + "max_papers", errors),
-        }
-        if before is not None:
-            data.update(min_score=before.min_score, liked=before.liked, disliked=before.disliked)
-        try:
-            built.append((key, Profile.model_validate(data)))
-        except ValidationError as exc:
-            _pydantic_errors(exc, key, errors)
-    seen_names: set[str] = set()
-    for key, profile in built:
-        if profile.name in seen_names:
-            errors[key + "name"] = "Two profiles cannot have the same name."
-        seen_names.add(profile.name)
-    if not built and not errors:
-        errors["profiles"] = "Keep at least one profile; to stop the digest, unsubscribe."
-    if len(built) > MAX_PROFILES:
-        errors["profiles"] = f"At most {MAX_PROFILES} profiles."
-    fields = _settings(form.settings, errors)
-    all_ids = sorted({s for ids in wanted_seeds.values() for s in ids})
-    if all_ids and not errors:
-        missing = set(resolve(all_ids)[1])
-        for key, ids in wanted_seeds.items():
-            lost = [s for s in ids if s in missing]
-            if lost:
-                errors[key] = "Not found on arXiv: " + ", ".join(lost)
-    if errors:
-        return None
-    return ManageResult([p for _, p in built], fields)
-
-
-def _settings(values: SettingsFields, errors: Errors) -> dict[str, Any]:
-    hour = _hour(values.send_hour, errors)
-    zone = _zone(values.timezone, errors)
-    if values.cadence not in ("daily", "weekly"):
-        errors["cadence"] = "Choose daily or weekly."
-    days = sorted({int(d) for d in values.weekdays if d.isdigit() and 0 <= int(d) <= 6})
-    if len(days) != len(set(values.weekdays)):
-        errors["weekdays"] = "Unknown weekday."
-    elif values.cadence == "weekly" and not days:
-        errors["weekdays"] = "Choose at least one day for a weekly digest."
-    channels = [c for c in CHANNELS if c in values.channels]
-    if len(channels) != len(set(values.channels)):
-        errors["channels"] = "Unknown channel."
-    elif not channels:
-        errors["channels"] = "Choose email, RSS or both; to stop the digest, unsubscribe."
-    return {
-        "send_hour": hour,
-        "timezone": zone,
-        "cadence": values.cadence,
-        "weekdays": tuple(days or [0]),
-        "channels": tuple(channels),
-    }

@@ -12,7 +12,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from digest import accounts
 from digest.day import preview as previews
 from digest.models import DigestSection, Profile, Subscriber
-from digest.web import forms, rules
+from digest.web import forms, manage_form, rules
 from digest.web.core import CheckedForm, LinkError, Posted, Web, web_of
 from digest.web.mail import send_link_mail
 
@@ -47,7 +47,7 @@ def manage_page(
     web: Web,
     request: Request,
     sub: Subscriber,
-    form: forms.ManageForm,
+    form: manage_form.ManageForm,
     *,
     preview_profiles: list[Profile] | None,
     status: int = 200,
@@ -94,7 +94,7 @@ def manage(request: Request, token: str, saved: str = "") -> Response:
             csrf=web.form_token(request),
         )
     profiles = web.store.profiles(sub.id)
-    form = forms.manage_form(
+    form = manage_form.manage_form(
         profiles,
         send_hour=sub.send_hour,
         timezone=sub.timezone,
@@ -120,12 +120,12 @@ async def manage_save(request: Request, token: str, form: CheckedForm) -> Respon
 
 def save(web: Web, request: Request, sub: Subscriber, posted_form: Posted) -> Response:
     stored = web.store.profiles(sub.id)
-    form = forms.read_manage_form(posted_form.fields, stored)
-    result = forms.validate_manage(form, stored, lambda ids: resolve_seeds(web, ids))
+    form = manage_form.read_manage_form(posted_form.fields, stored)
+    result = manage_form.validate_manage(form, stored, lambda ids: resolve_seeds(web, ids))
     if len(form.profiles) < forms.MAX_PROFILES + 1 and not (
         form.profiles and form.profiles[-1].blank
     ):
-        form.profiles.append(forms.ProfileFields())
+        form.profiles.append(manage_form.ProfileFields())
     if result is None:
         return manage_page(web, request, sub, form, preview_profiles=None, status=400, unsaved=True)
     if posted_form["action"] == "preview":

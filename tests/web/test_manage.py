@@ -205,7 +205,7 @@ def test_a_bad_manage_form_shows_the_error_by_its_field_and_saves_nothing(
 
 
 def test_limits_of_the_profile_model_are_shown_by_their_field() -> None:
-    from digest.web import forms
+    from digest.web import manage_form as forms
 
     many = "\n".join(f"keyword {i}" for i in range(201))
     form = forms.ManageForm([forms.ProfileFields(name="x", keywords=many)], forms.SettingsFields())
