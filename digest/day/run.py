@@ -147,7 +147,7 @@ def run_day(
     pool = None
     if mailer is None and wanted > 1:
         # workers are forked before planning, so that none of them inherits the plan
-        store.engine.dispose()  # and no database connection crosses the fork
+        store.release()  # and no database connection crosses the fork
         pool = Pool(settings, now, wanted)
     try:
         report.plan = plan_day(store, settings, now=now, day=day, only=only)

@@ -47,5 +47,9 @@ class StoreBase:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 
+    def release(self) -> None:
+        """Close the pooled connections (before a fork); the store stays usable."""
+        self.engine.dispose()
+
     def close(self) -> None:
         self.engine.dispose()
