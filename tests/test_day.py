@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import feedparser
@@ -407,3 +407,20 @@ def test_the_next_days_feed_holds_both_digests(
     assert days == {str(DAY), str(DAY + timedelta(days=1))}
     rebuilt, _ = feed_xml(day_store, smtp_settings, sub, links=links)
     assert [e.id for e in feedparser.parse(rebuilt).entries] == [e.id for e in written.entries]
+
+
+def test_a_collect_deletes_feed_fragments_no_feed_can_show(
+    settings: Settings, store: Store
+) -> None:
+    from digest.day.sources import adhoc_sources
+
+    days = settings.data_dir / "feeds" / "days"
+    old = days / "2026-08-01" / "t.xml"  # more than digest_history (10) weeks back
+    kept = days / "2026-10-01" / "t.xml"
+    for path in (old, kept):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"<item/>")
+    batch = str(FIXTURES / "batches" / "2026-06-30.jsonl")
+    collect_sources(store, settings, adhoc_sources([batch], None), now=datetime(2026, 12, 1, 6))
+    assert not old.parent.exists()
+    assert kept.read_bytes() == b"<item/>"

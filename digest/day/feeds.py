@@ -4,7 +4,8 @@ The day writes each digest's rendered feed items once, as a fragment
 ``feeds/days/<day>/<feed token>.xml``; it never reads or rewrites an older digest, so
 its cost does not grow with a feed's history. The web app serves a feed by joining the
 reader's last ``digest_history`` fragments inside the feed page, and answers a
-conditional GET from the fragments' sizes and times alone. A reader with no fragment
+conditional GET from the fragments' sizes and times alone. Day folders older than
+any feed can show are deleted after each collect. A reader with no fragment
 yet (digests recorded by an older version) gets a feed built from the ledger.
 """
 
@@ -13,9 +14,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from digest.links import LinkMaker
@@ -161,6 +163,22 @@ def stored_feed(
         if len(found) == settings.digest_history:
             break
     return StoredFeed(tuple(found)) if found else None
+
+
+def prune_fragments(settings: Settings, today: date) -> int:
+    """Delete the day folders of fragments no feed can show any more: older than
+    ``digest_history`` weeks (a weekly reader's last ``digest_history`` digests lie
+    within them). Returns how many day folders went. Run after a collect, off the
+    day's path, so that the folder stays bounded by the feeds' length."""
+    root = settings.data_dir / "feeds" / "days"
+    keep_from = (today - timedelta(weeks=settings.digest_history)).isoformat()
+    try:
+        days = [d for d in os.listdir(root) if len(d) == 10 and d < keep_from]
+    except FileNotFoundError:
+        return 0
+    for day in days:
+        shutil.rmtree(root / day, ignore_errors=True)
+    return len(days)
 
 
 class FeedWriter:

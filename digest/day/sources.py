@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from digest.collect import CollectReport, collect
+from digest.day.feeds import prune_fragments
 from digest.models import SourceReport
 from digest.settings import Settings, SourceSettings
 from digest.sources import Source, make_source
@@ -45,4 +46,6 @@ def collect_sources(
         sources: list[Source] = [
             make_source(c, settings.http, client) for c in configs if c.enabled
         ]
-        return collect(store, sources, now=now, on_source=on_source)
+        report = collect(store, sources, now=now, on_source=on_source)
+    prune_fragments(settings, now.date())
+    return report
