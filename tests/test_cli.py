@@ -162,6 +162,44 @@ def test_a_short_secret_is_one_clear_line_not_a_traceback(
 ) -> None:
     monkeypatch.setenv("DIGEST_SECRET_KEY", "short")
     result = CliRunner().invoke(main, command)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "secret_key must be at least 16 characters" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [["schedule"], ["serve"]])
+def test_no_secret_is_one_clear_line_and_exit_2(run, command: list[str]) -> None:
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: secret_key is not set")
+    assert len(result.output.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [["config"], ["schedule"], ["serve"], ["run"]])
+def test_a_bad_collect_cron_stops_every_command_with_one_line(
+    run, tmp_path: Path, command: list[str]
+) -> None:
+    config = tmp_path / "cron.toml"
+    config.write_text(f'secret_key = "{"k" * 32}"\n[schedule]\ncollect_cron = "every day"\n')
+    result = CliRunner().invoke(main, [*command, "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"Error: {config}: schedule.collect_cron: not a crontab")
+    assert len(result.output.splitlines()) == 1
+
+
+def test_settings_errors_name_the_file_or_variable(
+    run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[web\n")
+    result = CliRunner().invoke(main, ["config", "--config", str(broken)])
+    assert result.exit_code == 2 and f"{broken}: not valid TOML" in result.output
+    monkeypatch.setenv("DIGEST_CONFIG", "/nope.toml")
+    result = CliRunner().invoke(main, ["config"])
+    assert result.exit_code == 2
+    assert "config file not found: /nope.toml (named by $DIGEST_CONFIG)" in result.output
+    monkeypatch.delenv("DIGEST_CONFIG")
+    monkeypatch.setenv("DIGEST_WEB__BASE_URL", "localhost:8000")
+    result = CliRunner().invoke(main, ["config"])
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: $DIGEST_WEB__BASE_URL: web.base_url: must be")

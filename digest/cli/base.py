@@ -9,14 +9,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from pydantic import ValidationError
 from rich.console import Console
 
-from digest.settings import DEFAULT_CONFIG, load_settings
+from digest.settings import DEFAULT_CONFIG, SettingsError, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 console = Console(stderr=True)
+
+
+class ConfigProblem(click.ClickException):
+    """Settings, or the setup they describe, that a command cannot run with: exit 2,
+    like a wrong option, so that it is told apart from a day that failed (exit 1)."""
+
+    exit_code = 2
 
 
 def utcnow() -> datetime:
@@ -38,8 +44,8 @@ def with_settings(func: F) -> F:
     def wrapper(*args: Any, config_file: Path | None, **kwargs: Any) -> Any:
         try:
             settings = load_settings(config_file)
-        except (ValidationError, ValueError, OSError) as exc:
-            raise click.ClickException(f"bad settings: {exc}") from exc
+        except SettingsError as exc:
+            raise ConfigProblem(str(exc)) from exc
         # the scheduler's jobs load their settings again, from the same file
         click.get_current_context().meta["digest.config_file"] = config_file
         return func(*args, settings=settings, **kwargs)

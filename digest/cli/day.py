@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from digest.cli.base import config_file, console, main, utcnow, with_settings
+from digest.cli.base import ConfigProblem, config_file, console, main, utcnow, with_settings
 from digest.cli.papers import print_collect
 from digest.day import preview as previews
 from digest.day.run import DayReport, run_day
@@ -138,7 +138,7 @@ def run_command(
             workers=workers,
         )
     except MissingSecret as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise ConfigProblem(str(exc)) from exc
     finally:
         store.close()
     print_day(report, verbose=verbose)
@@ -165,7 +165,7 @@ def preview_command(settings: Settings, email: str, out: Path | None) -> None:
     try:
         html = previews.preview(store, settings, email, now=utcnow())
     except MissingSecret as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise ConfigProblem(str(exc)) from exc
     finally:
         store.close()
     if html is None:
@@ -191,7 +191,7 @@ def schedule_command(settings: Settings) -> None:
     try:
         link_maker(settings)  # refuse to start without a usable secret
     except MissingSecret as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise ConfigProblem(str(exc)) from exc
     scheduler = BlockingScheduler()
     configure(scheduler, settings, config_file())
     click.echo("scheduler running; Ctrl-C to stop")
@@ -213,4 +213,4 @@ def serve_command(settings: Settings, host: str, port: int) -> None:
     try:
         serve(settings, host, port, config_file=config_file())
     except MissingSecret as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise ConfigProblem(str(exc)) from exc
