@@ -16,6 +16,7 @@ from tests.conftest import FIXTURES
 def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DIGEST_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
     runner = CliRunner()
 
     def invoke(*args: str) -> Result:
@@ -203,3 +204,39 @@ def test_settings_errors_name_the_file_or_variable(
     result = CliRunner().invoke(main, ["config"])
     assert result.exit_code == 2
     assert result.output.startswith("Error: $DIGEST_WEB__BASE_URL: web.base_url: must be")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["collect", str(FIXTURES / "hf-pages" / "page-a.txt")],
+        ["papers"],
+        ["refit"],
+        ["run"],
+        ["preview", "ada@example.org"],
+        ["profile", "export", "ada@example.org"],
+        ["schedule"],
+        ["serve"],
+    ],
+)
+def test_commands_before_init_say_so_and_make_no_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "k" * 32)
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"Error: no data folder at {tmp_path / 'digest-data'}: run `digest init` "
+        "(or point data_dir at the existing one)\n"
+    )
+    assert not (tmp_path / "digest-data").exists()
+    assert CliRunner().invoke(main, ["init"]).exit_code == 0
+    assert CliRunner().invoke(main, ["papers"]).exit_code == 0
+
+
+def test_run_only_an_unknown_reader_says_there_is_none(run, monkeypatch) -> None:
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "k" * 32)
+    result = run("run", "--only", "nobody@example.org", "--no-collect")
+    assert result.exit_code == 1
+    assert result.output == "Error: no subscriber nobody@example.org\n"

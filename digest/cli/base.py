@@ -11,7 +11,9 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from digest.settings import DEFAULT_CONFIG, SettingsError, load_settings
+from digest.day.shard import open_store
+from digest.settings import DEFAULT_CONFIG, Settings, SettingsError, load_settings
+from digest.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,6 +30,22 @@ class ConfigProblem(click.ClickException):
 def utcnow() -> datetime:
     """Naive UTC, as stored in the database."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def need_data(settings: Settings) -> None:
+    """Refuse to run on a data folder that `digest init` has not made: a command run
+    from the wrong folder, or with the wrong config, would start an empty one."""
+    if not settings.data_dir.is_dir():
+        raise ConfigProblem(
+            f"no data folder at {settings.data_dir.resolve()}: run `digest init` "
+            "(or point data_dir at the existing one)"
+        )
+
+
+def open_data(settings: Settings) -> Store:
+    """The store of a data folder made by `digest init`."""
+    need_data(settings)
+    return open_store(settings)
 
 
 def with_settings(func: F) -> F:

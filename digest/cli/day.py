@@ -11,11 +11,20 @@ from typing import Any
 
 import click
 
-from digest.cli.base import ConfigProblem, config_file, console, main, utcnow, with_settings
+from digest.cli.base import (
+    ConfigProblem,
+    config_file,
+    console,
+    main,
+    need_data,
+    open_data,
+    utcnow,
+    with_settings,
+)
 from digest.cli.papers import print_collect
 from digest.day import preview as previews
 from digest.day.run import DayReport, run_day
-from digest.day.shard import MissingSecret, link_maker, open_store
+from digest.day.shard import MissingSecret, link_maker
 from digest.settings import Settings
 
 
@@ -125,7 +134,10 @@ def run_command(
         digest run
         digest run --date 2026-11-20 --only ada@example.org --dry-run
     """
-    store = open_store(settings)
+    store = open_data(settings)
+    if only is not None and store.subscriber(only) is None:
+        store.close()
+        raise click.ClickException(f"no subscriber {only}")
     try:
         report = _day_with_progress(
             store,
@@ -161,7 +173,7 @@ def preview_command(settings: Settings, email: str, out: Path | None) -> None:
 
     digest preview ada@example.org --out /tmp/ada.html
     """
-    store = open_store(settings)
+    store = open_data(settings)
     try:
         html = previews.preview(store, settings, email, now=utcnow())
     except MissingSecret as exc:
@@ -192,6 +204,7 @@ def schedule_command(settings: Settings) -> None:
         link_maker(settings)  # refuse to start without a usable secret
     except MissingSecret as exc:
         raise ConfigProblem(str(exc)) from exc
+    need_data(settings)
     scheduler = BlockingScheduler()
     configure(scheduler, settings, config_file())
     click.echo("scheduler running; Ctrl-C to stop")
@@ -210,6 +223,7 @@ def serve_command(settings: Settings, host: str, port: int) -> None:
     """
     from digest.web import serve
 
+    need_data(settings)
     try:
         serve(settings, host, port, config_file=config_file())
     except MissingSecret as exc:

@@ -12,10 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from digest import rank
-from digest.cli.base import console, main, utcnow, with_settings
+from digest.cli.base import console, main, open_data, utcnow, with_settings
 from digest.collect import CollectReport
 from digest.day import sources as day_sources
-from digest.day.shard import open_store
 from digest.day.vectors import refit
 from digest.models import SourceReport
 from digest.profiles import ProfileFileError
@@ -52,7 +51,7 @@ def collect_command(
         configs = settings.sources
     if not configs:
         raise click.UsageError("no sources: add [[sources]] to the config, or give PATH_OR_URL")
-    store = open_store(settings)
+    store = open_data(settings)
     try:
         report = _collect_with_progress(store, settings, configs)
         if report.batch.size and refit(store, now=utcnow()) is not None:
@@ -103,7 +102,7 @@ def refit_command(settings: Settings) -> None:
 
         digest refit
     """
-    store = open_store(settings)
+    store = open_data(settings)
     try:
         version = refit(store, now=utcnow(), force=True)
     finally:
@@ -127,7 +126,7 @@ def papers_command(
 
     digest papers --batch 3 --json | jq .title
     """
-    store = open_store(settings)
+    store = open_data(settings)
     try:
         found = store.papers(batch_id=batch_id, limit=limit)
     finally:

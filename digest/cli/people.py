@@ -7,8 +7,7 @@ from pathlib import Path
 import click
 
 from digest import accounts
-from digest.cli.base import main, utcnow, with_settings
-from digest.day.shard import open_store
+from digest.cli.base import main, open_data, utcnow, with_settings
 from digest.profiles import ProfileFileError, dump_subscriber_file, load_subscribers
 from digest.settings import Settings
 
@@ -40,7 +39,7 @@ def profile_import(settings: Settings, files: tuple[Path, ...]) -> None:
             loaded += load_subscribers(path)
         except ProfileFileError as exc:
             raise click.ClickException(str(exc)) from exc
-    store = open_store(settings)
+    store = open_data(settings)
     try:
         count = accounts.import_subscribers(store, loaded, now=utcnow())
     finally:
@@ -61,7 +60,7 @@ def profile_export(settings: Settings, email: str) -> None:
 
     digest profile export ada@example.org > config/profiles/ada.toml
     """
-    store = open_store(settings)
+    store = open_data(settings)
     try:
         sub = accounts.export_subscriber(store, email)
     finally:
