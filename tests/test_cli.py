@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+import time_machine
 from click.testing import CliRunner, Result
 
 from digest.cli import main
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, NOW
 
 
 @pytest.fixture
@@ -240,3 +241,50 @@ def test_run_only_an_unknown_reader_says_there_is_none(run, monkeypatch) -> None
     result = run("run", "--only", "nobody@example.org", "--no-collect")
     assert result.exit_code == 1
     assert result.output == "Error: no subscriber nobody@example.org\n"
+
+
+def _readers(tmp_path: Path) -> list[str]:
+    paths = []
+    for name in ("ada", "bob"):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(
+            f'email = "{name}@example.org"\nsend_hour = 6\n'
+            '[[profiles]]\nname = "models"\nkeywords = ["language model", "graph"]\n'
+        )
+        paths.append(str(path))
+    return paths
+
+
+def test_subscribers_and_the_days_ledger_are_listed_shown_and_deleted(
+    run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "k" * 32)
+    run("profile", "import", *_readers(tmp_path))
+    run("collect", str(FIXTURES / "batches" / "2026-06-30.jsonl"))
+    with time_machine.travel(NOW, tick=False):
+        assert run("run", "--no-collect", "--workers", "1").exit_code == 0
+    listed = run("subscribers").output.splitlines()
+    assert listed[0].split() == ["email", "status", "when", "last", "digest"]
+    assert listed[1].split() == [
+        "ada@example.org", "active", "daily", "06:00", "UTC", "2026-11-20", "sent",
+    ]  # fmt: skip
+    assert len(listed) == 3
+    shown = run("subscribers", "show", "bob@example.org").output
+    assert "digest: every day at 06:00 UTC, by email and rss" in shown
+    assert "2026-11-20  sent    <" in shown
+    ledger = run("deliveries", "--day", "2026-11-20").output.splitlines()
+    assert ledger[0].split() == ["reader", "status", "attempts", "message", "id", "error"]
+    assert [line.split()[:3] for line in ledger[1:]] == [
+        ["ada@example.org", "sent", "1"],
+        ["bob@example.org", "sent", "1"],
+    ]
+    assert run("deliveries", "--day", "2026-11-19").output == "no digests recorded for 2026-11-19\n"
+    refused = CliRunner().invoke(main, ["subscribers", "delete", "bob@example.org"], input="n\n")
+    assert refused.exit_code == 1 and "Aborted" in refused.output
+    assert "bob@example.org" in run("subscribers", "list").output
+    gone = run("subscribers", "delete", "bob@example.org", "--yes")
+    assert gone.output == "deleted bob@example.org\n"
+    assert "bob@example.org" not in run("subscribers").output
+    assert "bob@example.org" not in run("deliveries", "--day", "2026-11-20").output
+    assert run("subscribers", "show", "bob@example.org").exit_code == 1
+    assert run("subscribers", "delete", "bob@example.org", "--yes").exit_code == 1

@@ -1,7 +1,10 @@
-"""The readers: ``digest profile import`` and ``digest profile export``."""
+"""The readers: ``digest profile import`` / ``export``, ``digest subscribers`` and
+``digest deliveries``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -10,6 +13,9 @@ from digest import accounts
 from digest.cli.base import main, open_data, utcnow, with_settings
 from digest.profiles import ProfileFileError, dump_subscriber_file, load_subscribers
 from digest.settings import Settings
+from digest.store import Delivery
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 @main.group("profile")
@@ -68,3 +74,150 @@ def profile_export(settings: Settings, email: str) -> None:
     if sub is None:
         raise click.ClickException(f"no subscriber {email}")
     click.echo(dump_subscriber_file(sub), nl=False)
+
+
+def _columns(rows: Sequence[Sequence[str]]) -> None:
+    """Rows as aligned columns, nothing cut: the last column runs on."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo("  ".join([*cells, row[-1]]).rstrip())
+
+
+def _last(delivery: Delivery | None) -> str:
+    return f"{delivery.day} {delivery.status}" if delivery else "never"
+
+
+@main.group("subscribers", invoke_without_command=True)
+@click.pass_context
+def subscribers_group(ctx: click.Context) -> None:
+    """List subscribers with their status and last digest; show or delete one.
+
+    \b
+        digest subscribers
+        digest subscribers list --status pending
+        digest subscribers show ada@example.org
+        digest subscribers delete ada@example.org --yes
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(subscribers_list)
+
+
+@subscribers_group.command("list")
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "active", "unsubscribed"]),
+    default=None,
+    help="Only subscribers with this status.",
+)
+@with_settings
+def subscribers_list(settings: Settings, status: str | None) -> None:
+    """Every subscriber: address, status, when their digest goes, their last digest.
+
+    \b
+        digest subscribers list --status active
+    """
+    store = open_data(settings)
+    try:
+        subs = store.subscribers(status=status)
+        last = store.last_deliveries()
+    finally:
+        store.close()
+    if not subs:
+        click.echo("no subscribers")
+        return
+    rows = [("email", "status", "when", "last digest")]
+    for sub in subs:
+        when = f"{sub.cadence} {sub.send_hour:02d}:00 {sub.timezone}"
+        rows.append((sub.email, sub.status, when, _last(last.get(sub.id))))
+    _columns(rows)
+
+
+@subscribers_group.command("show")
+@click.argument("email")
+@with_settings
+def subscribers_show(settings: Settings, email: str) -> None:
+    """One subscriber: settings, profiles and their digests, newest first.
+
+    \b
+        digest subscribers show ada@example.org
+    """
+    store = open_data(settings)
+    try:
+        sub = store.subscriber(email)
+        if sub is None:
+            raise click.ClickException(f"no subscriber {email}")
+        profiles = store.profiles(sub.id)
+        ledger = store.deliveries(subscriber_id=sub.id)
+    finally:
+        store.close()
+    days = ",".join(WEEKDAYS[d] for d in sub.weekdays) if sub.cadence == "weekly" else "every day"
+    click.echo(f"{sub.email}  {sub.status}  since {sub.created_at:%Y-%m-%d}")
+    click.echo(
+        f"digest: {days} at {sub.send_hour:02d}:00 {sub.timezone}, by {' and '.join(sub.channels)}"
+    )
+    for profile in profiles:
+        terms = len(profile.keywords) + len(profile.authors) + len(profile.categories)
+        click.echo(f"profile {profile.name!r}: {terms} terms, up to {profile.max_papers} papers")
+    if not ledger:
+        click.echo("no digests yet")
+        return
+    rows = [("day", "status", "message id", "error")]
+    for d in reversed(ledger):
+        rows.append((str(d.day), d.status, d.message_id or "-", d.error or ""))
+    _columns(rows)
+
+
+@subscribers_group.command("delete")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_settings
+def subscribers_delete(settings: Settings, email: str, yes: bool) -> None:
+    """Delete a subscriber, their profiles and their ledger rows; their links stop
+    working. Asks first unless --yes.
+
+    \b
+        digest subscribers delete ada@example.org --yes
+    """
+    store = open_data(settings)
+    try:
+        sub = store.subscriber(email)
+        if sub is None:
+            raise click.ClickException(f"no subscriber {email}")
+        if not yes:
+            click.confirm(f"delete {sub.email} and everything stored about them?", abort=True)
+        store.delete_subscriber(sub.id, now=utcnow())
+    finally:
+        store.close()
+    click.echo(f"deleted {sub.email}")
+
+
+@main.command("deliveries")
+@click.option(
+    "--day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The readers' local day (default: today, UTC).",
+)
+@with_settings
+def deliveries_command(settings: Settings, day: datetime | None) -> None:
+    """The send ledger of one day: reader, status, attempts, message id, error.
+
+    \b
+        digest deliveries --day 2026-11-20
+    """
+    when = day.date() if day else utcnow().date()
+    store = open_data(settings)
+    try:
+        ledger = store.deliveries(day=when)
+        subs = store.subscribers_by_id({d.subscriber_id for d in ledger})
+    finally:
+        store.close()
+    if not ledger:
+        click.echo(f"no digests recorded for {when}")
+        return
+    rows = [("reader", "status", "attempts", "message id", "error")]
+    for d in ledger:
+        who = subs[d.subscriber_id].email if d.subscriber_id in subs else f"#{d.subscriber_id}"
+        rows.append((who, d.status, str(d.attempts), d.message_id or "-", d.error or ""))
+    _columns(rows)
