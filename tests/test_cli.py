@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -288,3 +289,45 @@ def test_subscribers_and_the_days_ledger_are_listed_shown_and_deleted(
     assert "bob@example.org" not in run("deliveries", "--day", "2026-11-20").output
     assert run("subscribers", "show", "bob@example.org").exit_code == 1
     assert run("subscribers", "delete", "bob@example.org", "--yes").exit_code == 1
+
+
+def test_dry_run_says_who_would_get_what_and_when_the_others_are_due(
+    run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "k" * 32)
+    ada, _ = _readers(tmp_path)
+    weekly = tmp_path / "cy.toml"
+    weekly.write_text(
+        'email = "cy@example.org"\nsend_hour = 7\ntimezone = "Europe/Berlin"\n'
+        'cadence = "weekly"\nweekdays = [0, 3]\n'
+        '[[profiles]]\nname = "graphs"\nkeywords = ["graph"]\n'
+    )
+    run("profile", "import", ada, str(weekly))
+    run("collect", str(FIXTURES / "batches" / "2026-06-30.jsonl"))
+    with time_machine.travel(NOW, tick=False):  # a Friday, 06:00 UTC
+        result = run("run", "--dry-run")
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()  # after the progress bar's blank line
+    assert lines[0] == "due: 1 · would send: 1 · not due: 1"
+    assert lines[1].startswith("ada@example.org (2026-11-20): ") and "papers" in lines[1]
+    pick = re.compile(r"  \[models\] .+ \(\S+\): .*(language model|graph)")
+    assert lines[2:-1] and all(pick.match(line) for line in lines[2:-1])
+    assert lines[-1] == "cy@example.org: not due; next 2026-11-23 07:00 Europe/Berlin (Mon)"
+
+
+def test_a_run_says_where_mail_went_and_verbose_who_got_what(
+    run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "k" * 32)
+    run("profile", "import", *_readers(tmp_path))
+    run("collect", str(FIXTURES / "batches" / "2026-06-30.jsonl"))
+    with time_machine.travel(NOW, tick=False):
+        result = run("run", "--no-collect", "--workers", "1", "-v")
+    assert result.exit_code == 0, result.output
+    assert f"mail: Maildir {tmp_path / 'data' / 'outbox'}\n" in result.output
+    got = [line for line in result.output.splitlines() if line.startswith("  ")]
+    assert [line.split(":")[0] for line in got] == [
+        "  ada@example.org (2026-11-20)",
+        "  bob@example.org (2026-11-20)",
+    ]
+    assert all(re.search(r": sent, (\d+) papers \(models \1\)$", line) for line in got)

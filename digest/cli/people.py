@@ -209,15 +209,13 @@ def deliveries_command(settings: Settings, day: datetime | None) -> None:
     when = day.date() if day else utcnow().date()
     store = open_data(settings)
     try:
-        ledger = store.deliveries(day=when)
-        subs = store.subscribers_by_id({d.subscriber_id for d in ledger})
+        ledger = store.ledger(day=when)
     finally:
         store.close()
     if not ledger:
         click.echo(f"no digests recorded for {when}")
         return
     rows = [("reader", "status", "attempts", "message id", "error")]
-    for d in ledger:
-        who = subs[d.subscriber_id].email if d.subscriber_id in subs else f"#{d.subscriber_id}"
-        rows.append((who, d.status, str(d.attempts), d.message_id or "-", d.error or ""))
+    for email, d in ledger:
+        rows.append((email, d.status, str(d.attempts), d.message_id or "-", d.error or ""))
     _columns(rows)

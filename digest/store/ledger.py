@@ -345,6 +345,25 @@ class LedgerStore(StoreBase):
         with self.engine.connect() as conn:
             return {d.subscriber_id: d for d in map(_delivery, conn.execute(query))}
 
+    def ledger(
+        self, *, ids: Sequence[int] | None = None, day: date | None = None
+    ) -> list[tuple[str, Delivery]]:
+        """Ledger rows with their reader's address, by id: those of ``ids``, or all of
+        ``day``."""
+        query = select(subscribers.c.email, *_COLUMNS).join(
+            subscribers, subscribers.c.id == deliveries.c.subscriber_id
+        )
+        if day is not None:
+            query = query.where(deliveries.c.day == day)
+        found: list[tuple[str, Delivery]] = []
+        with self.engine.connect() as conn:
+            if ids is None:
+                found = [(r.email, _delivery(r)) for r in conn.execute(query)]
+            for chunk in _chunks(ids or []):
+                rows = conn.execute(query.where(deliveries.c.id.in_(chunk)))
+                found += [(r.email, _delivery(r)) for r in rows]
+        return sorted(found, key=lambda r: r[1].id)
+
     def delivery(self, delivery_id: int) -> Delivery | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(*_COLUMNS).where(deliveries.c.id == delivery_id)).first()
