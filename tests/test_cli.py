@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from click.testing import CliRunner, Result
 
 from digest.cli import main
 from tests.conftest import FIXTURES, NOW
+from tests.smtp_server import SmtpServer
 
 
 @pytest.fixture
@@ -331,3 +333,34 @@ def test_a_run_says_where_mail_went_and_verbose_who_got_what(
         "  bob@example.org (2026-11-20)",
     ]
     assert all(re.search(r": sent, (\d+) papers \(models \1\)$", line) for line in got)
+
+
+def test_a_dead_relay_fails_the_run_and_a_rerun_of_a_long_gone_day_sends(
+    run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "k" * 32)
+    for name, value in {
+        "MAIL__MAILER": "smtp",
+        "MAIL__RETRIES": "0",
+        "SMTP__HOST": smtp_server.host,
+        "SMTP__PORT": "1",  # nothing listens there
+        "SMTP__SECURITY": "plain",
+    }.items():
+        monkeypatch.setenv(f"DIGEST_{name}", value)
+    run("profile", "import", *_readers(tmp_path))
+    run("collect", str(FIXTURES / "batches" / "2026-06-30.jsonl"))
+    args = ("run", "--no-collect", "--workers", "1", "--date", "2026-09-01")
+    with time_machine.travel(NOW, tick=False):
+        down = run(*args)
+    assert down.exit_code == 1, down.output
+    assert "sent: 0" in down.output and "deferred: 2" in down.output
+    assert f"mail: SMTP relay {smtp_server.host}:1 (plain)" in down.output
+    monkeypatch.setenv("DIGEST_SMTP__PORT", str(smtp_server.port))
+    with time_machine.travel(NOW + timedelta(days=1), tick=False):
+        back = run(*args)
+    assert back.exit_code == 0, back.output
+    assert "sent: 2" in back.output and "finished 2 left owed by earlier runs" in back.output
+    assert sorted(str(m["To"]) for m in smtp_server.messages) == [
+        "ada@example.org",
+        "bob@example.org",
+    ]
