@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import click
 import pytest
 import time_machine
 from click.testing import CliRunner, Result
@@ -116,6 +117,7 @@ def test_demo_runs_a_whole_day_on_the_samples(tmp_path) -> None:
     result = CliRunner().invoke(main, ["demo", "--dir", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
     assert "sent: 2" in result.output
+    assert "open the preview: python3 -m webbrowser file://" in result.output
     box = mailbox.Maildir(tmp_path / "demo" / "outbox", create=False)
     recipients = sorted(m["To"] for m in box)
     assert recipients == ["ada@example.org", "grace@example.org"]
@@ -364,3 +366,67 @@ def test_a_dead_relay_fails_the_run_and_a_rerun_of_a_long_gone_day_sends(
         "ada@example.org",
         "bob@example.org",
     ]
+
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = []
+    for name, command in group.commands.items():
+        found.append((*path, name))
+        if isinstance(command, click.Group):
+            found += _commands(command, (*path, name))
+    return found
+
+
+@pytest.mark.parametrize("path", _commands(main), ids=" ".join)
+def test_help_shows_each_example_on_a_line_of_its_own(path: tuple[str, ...]) -> None:
+    command: click.Command = main
+    for name in path:
+        assert isinstance(command, click.Group)
+        command = command.commands[name]
+    examples = [
+        line.strip()
+        for line in (command.help or "").splitlines()
+        if line.strip().startswith(("digest ", "DIGEST_"))
+    ]
+    result = CliRunner().invoke(main, [*path, "--help"])
+    assert result.exit_code == 0
+    shown = [line.strip() for line in result.output.splitlines()]
+    assert all(example in shown for example in examples), result.output
+    if not isinstance(command, click.Group) or path == ("subscribers",):
+        assert examples, f"`digest {' '.join(path)}` has no example"
+
+
+def test_collect_shows_source_names_whole(run, tmp_path: Path) -> None:
+    name = "arxiv-computer-science-machine-learning-and-computation-and-language"
+    config = tmp_path / "long.toml"
+    config.write_text(
+        f'[[sources]]\nname = "{name}"\nlocation = "{FIXTURES / "batches" / "2026-07-01.jsonl"}"\n'
+    )
+    result = run("collect", "--config", str(config))
+    assert result.exit_code == 0
+    assert f"{name}  371      301  0        ok" in result.output.splitlines()
+
+
+def test_init_writes_an_example_profile_that_imports(run, tmp_path: Path) -> None:
+    result = run("init")
+    example = tmp_path / "config" / "profiles" / "example.toml"
+    assert f"wrote {Path('config') / 'profiles' / 'example.toml'}" in result.output
+    assert (
+        example.read_text() == (FIXTURES.parent.parent / "config/profiles/example.toml").read_text()
+    )
+    example.write_text(example.read_text() + "\n# mine\n")
+    run("init")
+    assert example.read_text().endswith("# mine\n")  # an edited file is left alone
+    assert run("profile", "import", str(example)).exit_code == 0
+
+
+def test_export_leaves_weekdays_out_for_daily_readers(run, tmp_path: Path) -> None:
+    daily, _ = _readers(tmp_path)
+    weekly = tmp_path / "cy.toml"
+    weekly.write_text(
+        'email = "cy@example.org"\ncadence = "weekly"\nweekdays = [1, 4]\n'
+        '[[profiles]]\nname = "graphs"\nkeywords = ["graph"]\n'
+    )
+    run("profile", "import", daily, str(weekly))
+    assert "weekdays" not in run("profile", "export", "ada@example.org").output
+    assert "weekdays = [\n    1,\n    4,\n]" in run("profile", "export", "cy@example.org").output

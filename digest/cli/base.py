@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +30,14 @@ class ConfigProblem(click.ClickException):
 def utcnow() -> datetime:
     """Naive UTC, as stored in the database."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def print_columns(rows: Sequence[Sequence[str]]) -> None:
+    """Rows as aligned columns, nothing cut: the last column runs on."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo("  ".join([*cells, row[-1]]).rstrip())
 
 
 def need_data(settings: Settings) -> None:

@@ -214,7 +214,8 @@ def run_command(
 def preview_command(settings: Settings, email: str, out: Path | None) -> None:
     """Write the HTML digest EMAIL would get now, without sending or recording it.
 
-    digest preview ada@example.org --out /tmp/ada.html
+    \b
+        digest preview ada@example.org --out /tmp/ada.html
     """
     store = open_data(settings)
     try:
@@ -237,6 +238,7 @@ def schedule_command(settings: Settings) -> None:
     """Run the scheduler: collect on `schedule.collect_cron`, deliver every hour to
     those whose local send hour has come. Ctrl-C stops it.
 
+    \b
         digest schedule
     """
     from apscheduler.schedulers.blocking import BlockingScheduler
@@ -262,7 +264,8 @@ def schedule_command(settings: Settings) -> None:
 def serve_command(settings: Settings, host: str, port: int) -> None:
     """Serve the subscribers' web app, with the scheduler in the same process.
 
-    digest serve --host 0.0.0.0 --port 8000
+    \b
+        digest serve --host 0.0.0.0 --port 8000
     """
     from digest.web import serve
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from digest import rank
-from digest.cli.base import console, main, open_data, utcnow, with_settings
+from digest.cli.base import console, main, open_data, print_columns, utcnow, with_settings
 from digest.collect import CollectReport
 from digest.day import sources as day_sources
 from digest.day.vectors import refit
@@ -40,6 +40,7 @@ def collect_command(
 
     Prints one line per source and exits 1 if any source failed.
 
+    \b
         digest collect
         digest collect ../feeds/cs.rdf https://export.arxiv.org/rss/cs.LG --format feed
     """
@@ -77,17 +78,12 @@ def _collect_with_progress(store: Any, settings: Settings, configs: list[Any]) -
 
 
 def print_collect(report: CollectReport) -> None:
-    table = Table(title=f"batch {report.batch.id}: {report.batch.size} new papers")
-    for column in ("source", "fetched", "new", "updated", "status"):
-        table.add_column(
-            column, justify="right" if column in ("fetched", "new", "updated") else "left"
-        )
+    click.echo(f"batch {report.batch.id}: {report.batch.size} new papers")
+    rows = [("source", "fetched", "new", "updated", "status")]
     for s in report.sources:
-        status = (
-            f"[red]error: {s.error}" if s.error else ("not modified" if s.not_modified else "ok")
-        )
-        table.add_row(s.name, str(s.fetched), str(s.new), str(s.updated), status)
-    Console().print(table)
+        status = f"error: {s.error}" if s.error else ("not modified" if s.not_modified else "ok")
+        rows.append((s.name, str(s.fetched), str(s.new), str(s.updated), status))
+    print_columns(rows)
     for s in report.failed:
         console.print(f"[red]source {s.name!r} failed: {s.error}")
 
@@ -100,6 +96,7 @@ def refit_command(settings: Settings) -> None:
 
     `digest collect` does this by itself once the corpus has grown by a quarter.
 
+    \b
         digest refit
     """
     store = open_data(settings)
@@ -124,7 +121,8 @@ def papers_command(
 ) -> None:
     """List stored papers, oldest first.
 
-    digest papers --batch 3 --json | jq .title
+    \b
+        digest papers --batch 3 --json | jq .title
     """
     store = open_data(settings)
     try:
@@ -154,6 +152,7 @@ def rank_command(papers_path: Path, profile_path: Path, top: int | None, as_json
     Touches no database. Each line of PAPERS has id, title, abstract and optionally
     authors and categories; PROFILE holds one profile as top-level keys.
 
+    \b
         digest rank --papers today.jsonl --profile me.toml --top 10 --json
     """
     try:

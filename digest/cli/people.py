@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 import click
 
 from digest import accounts
-from digest.cli.base import main, open_data, utcnow, with_settings
+from digest.cli.base import main, open_data, print_columns, utcnow, with_settings
 from digest.profiles import ProfileFileError, dump_subscriber_file, load_subscribers
 from digest.settings import Settings
 from digest.store import Delivery
@@ -64,7 +63,8 @@ def profile_import(settings: Settings, files: tuple[Path, ...]) -> None:
 def profile_export(settings: Settings, email: str) -> None:
     """Print a subscriber's profile file, as `digest profile import` reads it.
 
-    digest profile export ada@example.org > config/profiles/ada.toml
+    \b
+        digest profile export ada@example.org > config/profiles/ada.toml
     """
     store = open_data(settings)
     try:
@@ -74,14 +74,6 @@ def profile_export(settings: Settings, email: str) -> None:
     if sub is None:
         raise click.ClickException(f"no subscriber {email}")
     click.echo(dump_subscriber_file(sub), nl=False)
-
-
-def _columns(rows: Sequence[Sequence[str]]) -> None:
-    """Rows as aligned columns, nothing cut: the last column runs on."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        click.echo("  ".join([*cells, row[-1]]).rstrip())
 
 
 def _last(delivery: Delivery | None) -> str:
@@ -130,7 +122,7 @@ def subscribers_list(settings: Settings, status: str | None) -> None:
     for sub in subs:
         when = f"{sub.cadence} {sub.send_hour:02d}:00 {sub.timezone}"
         rows.append((sub.email, sub.status, when, _last(last.get(sub.id))))
-    _columns(rows)
+    print_columns(rows)
 
 
 @subscribers_group.command("show")
@@ -165,7 +157,7 @@ def subscribers_show(settings: Settings, email: str) -> None:
     rows = [("day", "status", "message id", "error")]
     for d in reversed(ledger):
         rows.append((str(d.day), d.status, d.message_id or "-", d.error or ""))
-    _columns(rows)
+    print_columns(rows)
 
 
 @subscribers_group.command("delete")
@@ -218,4 +210,4 @@ def deliveries_command(settings: Settings, day: datetime | None) -> None:
     rows = [("reader", "status", "attempts", "message id", "error")]
     for email, d in ledger:
         rows.append((email, d.status, str(d.attempts), d.message_id or "-", d.error or ""))
-    _columns(rows)
+    print_columns(rows)
