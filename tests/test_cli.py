@@ -205,6 +205,9 @@ def test_settings_errors_name_the_file_or_variable(
     result = CliRunner().invoke(main, ["config"])
     assert result.exit_code == 2
     assert "config file not found: /nope.toml (named by $DIGEST_CONFIG)" in result.output
+    result = CliRunner().invoke(main, ["demo", "--dir", str(tmp_path / "demo")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "config file not found: /nope.toml" in result.output
     monkeypatch.delenv("DIGEST_CONFIG")
     monkeypatch.setenv("DIGEST_WEB__BASE_URL", "localhost:8000")
     result = CliRunner().invoke(main, ["config"])

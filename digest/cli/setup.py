@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from digest.cli.base import main, utcnow, with_settings
+from digest.cli.base import ConfigProblem, main, utcnow, with_settings
 from digest.cli.day import print_day
 from digest.day import demo as demos
 from digest.day.shard import open_store
 from digest.resources import shipped
-from digest.settings import DEFAULT_CONFIG, Settings
+from digest.settings import DEFAULT_CONFIG, Settings, SettingsError
 
 EXAMPLE_PROFILE = DEFAULT_CONFIG.parent / "profiles" / "example.toml"
 
@@ -80,7 +80,10 @@ def demo_command(folder: Path | None) -> None:
     \b
         digest demo
     """
-    report = demos.demo(folder, now=utcnow(), on_source=None)
+    try:
+        report = demos.demo(folder, now=utcnow(), on_source=None)
+    except SettingsError as exc:
+        raise ConfigProblem(str(exc)) from exc
     print_day(report.day)
     click.echo(f"\ndata folder:     {report.data_dir}")
     click.echo(f"Maildir outbox:  {report.outbox}  ({report.messages} messages in new/)")
