@@ -191,6 +191,14 @@ def make_mailer(settings: Settings) -> Mailer:
     return MaildirMailer(settings.data_dir / "outbox")
 
 
+def destination(settings: Settings) -> str:
+    """Where :func:`make_mailer`'s messages go, for people to read."""
+    if settings.mail.mailer == "smtp":
+        smtp = settings.smtp
+        return f"SMTP relay {smtp.host}:{smtp.port} ({smtp.security})"
+    return f"Maildir {(settings.data_dir / 'outbox').resolve()}"
+
+
 def message_id_for(mail: MailSettings, delivery_id: int, day: object) -> str:
     """The stable Message-ID of one ledger row."""
     domain = mail.from_address.rpartition("@")[2] or "localhost"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.models import Subscriber
@@ -35,3 +35,18 @@ def due_day(subscriber: Subscriber, now: datetime) -> date | None:
     if here.hour < subscriber.send_hour or not sends_on(subscriber, here.date()):
         return None
     return here.date()
+
+
+def next_due(subscriber: Subscriber, now: datetime) -> datetime | None:
+    """When, on the subscriber's wall clock, their next digest falls due after
+    ``now``: the next send hour, on a day they get one. None if they get none
+    (inactive, no channel, or weekly with no weekday chosen)."""
+    if subscriber.status != "active" or not subscriber.channels:
+        return None
+    here = local_now(subscriber, now)
+    for ahead in range(8):
+        day = here.date() + timedelta(days=ahead)
+        if (ahead or here.hour < subscriber.send_hour) and sends_on(subscriber, day):
+            at = datetime(day.year, day.month, day.day, subscriber.send_hour)
+            return at.replace(tzinfo=here.tzinfo)
+    return None

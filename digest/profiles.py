@@ -245,6 +245,8 @@ def _profile_data(profile: Profile) -> dict[str, Any]:
 
 def dump_subscriber_file(subscriber: SubscriberFile) -> str:
     data = subscriber.model_dump(mode="json", exclude={"profiles"})
+    if subscriber.cadence == "daily":
+        del data["weekdays"]  # read only for weekly readers
     data["profiles"] = [_profile_data(p) for p in subscriber.profiles]
     return tomli_w.dumps(data)
 

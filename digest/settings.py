@@ -8,10 +8,13 @@ Layers, lowest first: these defaults, then ``config/digest.toml`` (or the file n
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,6 +23,12 @@ from pydantic_settings import (
 )
 
 DEFAULT_CONFIG = Path("config/digest.toml")
+PREFIX = "DIGEST_"
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; each line of the message names the file or the
+    environment variable, the setting and what is wrong with it."""
 
 
 class SourceSettings(BaseModel):
@@ -94,6 +103,18 @@ class ScheduleSettings(BaseModel):
         description="Seconds a missed job may still run late, e.g. after a restart.",
     )
 
+    @field_validator("collect_cron")
+    @classmethod
+    def _crontab(cls, value: str) -> str:
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as exc:
+            example = '"0 5 * * *"'
+            raise ValueError(
+                f"not a crontab expression (minute hour day month weekday, e.g. {example}): {exc}"
+            ) from exc
+        return value
+
 
 class DaySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -155,6 +176,17 @@ class WebSettings(BaseModel):
         ge=1,
         description="Connections and requests handled at once; beyond it a request gets 503.",
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an absolute http:// or https:// URL, such as "
+                '"https://digest.example.org", since every link in a mail starts with it'
+            )
+        return value
 
 
 class Settings(BaseSettings):
@@ -218,12 +250,52 @@ class Settings(BaseSettings):
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
-    """Read defaults, then the TOML file, then ``DIGEST_*`` variables, then ``overrides``."""
-    path = config_file or Path(os.environ.get("DIGEST_CONFIG", DEFAULT_CONFIG))
-    if config_file is not None and not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
+    """Read defaults, then the TOML file, then ``DIGEST_*`` variables, then ``overrides``.
+
+    A file named by ``config_file`` or ``$DIGEST_CONFIG`` must exist; the default one
+    may be missing. Raises :class:`SettingsError`."""
+    named = os.environ.get(f"{PREFIX}CONFIG") or None
+    if config_file is not None:
+        path, origin = config_file, "--config"
+    elif named is not None:
+        path, origin = Path(named), f"${PREFIX}CONFIG"
+    else:
+        path, origin = DEFAULT_CONFIG, ""
+    if origin and not path.is_file():
+        raise SettingsError(f"config file not found: {path} (named by {origin})")
 
     class FileSettings(Settings):
         model_config = SettingsConfigDict(toml_file=path)
 
-    return FileSettings(**overrides)
+    try:
+        return FileSettings(**overrides)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
+    except ValidationError as exc:
+        lines = [_explain(error, path, overrides) for error in exc.errors()]
+        raise SettingsError("\n".join(lines)) from exc
+
+
+def _explain(error: Any, path: Path, overrides: dict[str, Any]) -> str:
+    """One line for one invalid setting: where it came from, its name, the problem."""
+    loc = [str(part) for part in error["loc"]]
+    name = ".".join(loc)
+    where = str(path)
+    for depth in range(len(loc), 0, -1):
+        variable = PREFIX + "__".join(loc[:depth]).upper()
+        if any(key.upper() == variable for key in os.environ):
+            where = f"${variable}"
+            break
+    else:
+        if loc and loc[0] in overrides:
+            where = "given settings"
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown setting {name!r}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    value = error.get("input")
+    secret = "secret" in name or "password" in name
+    if not secret and isinstance(value, str | int | float | bool):
+        message += f" (got {value!r})"
+    return f"{where}: {name}: {message}"

@@ -20,7 +20,9 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's config or environment."""
     for name in [n for n in __import__("os").environ if n.startswith("DIGEST_")]:
         monkeypatch.delenv(name)
-    monkeypatch.setenv("DIGEST_CONFIG", str(tmp_path / "absent.toml"))
+    empty = tmp_path / "isolated-empty.toml"
+    empty.touch()
+    monkeypatch.setenv("DIGEST_CONFIG", str(empty))
 
 
 @pytest.fixture

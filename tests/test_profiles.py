@@ -80,6 +80,7 @@ def test_import_then_export_through_the_cli(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings
 ) -> None:
     monkeypatch.setenv("DIGEST_DATA_DIR", str(settings.data_dir))
+    settings.data_dir.mkdir()
     runner = CliRunner()
     assert runner.invoke(main, ["profile", "import", str(EXAMPLE)]).exit_code == 0
     exported = runner.invoke(main, ["profile", "export", "ada@example.org"]).output
@@ -90,6 +91,7 @@ def test_a_bad_file_changes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings
 ) -> None:
     monkeypatch.setenv("DIGEST_DATA_DIR", str(settings.data_dir))
+    settings.data_dir.mkdir()
     runner = CliRunner()
     runner.invoke(main, ["profile", "import", str(EXAMPLE)])
     broken = tmp_path / "ada.toml"
@@ -225,6 +227,7 @@ def test_control_characters_in_a_profile_file_never_reach_the_day(
     assert profile.seed_papers[0].title == "Seed title"
     assert profile.seed_papers[0].abstract == "first line\nsecond\tline"
     monkeypatch.setenv("DIGEST_DATA_DIR", str(settings.data_dir))
+    settings.data_dir.mkdir()
     monkeypatch.setenv("DIGEST_SECRET_KEY", settings.secret_key.get_secret_value())  # type: ignore[union-attr]
     runner = CliRunner()
     assert runner.invoke(main, ["profile", "import", str(path)]).exit_code == 0

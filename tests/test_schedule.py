@@ -17,6 +17,7 @@ SECRET = "test-secret-" + "x" * 20
 
 
 def _config(tmp_path: Path) -> Path:
+    (tmp_path / "data").mkdir(exist_ok=True)
     cfg = tmp_path / "elsewhere.toml"
     cfg.write_text(
         f'data_dir = "{tmp_path / "data"}"\nsecret_key = "{SECRET}"\n'

@@ -4,10 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from digest.resources import shipped
-from digest.settings import Settings, load_settings
+from digest.settings import Settings, SettingsError, load_settings
 
 
 def _fields(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str | None]]:
@@ -57,13 +57,59 @@ def test_no_secret_key_by_default() -> None:
     assert load_settings().secret_key is None
 
 
-def test_a_typo_in_the_config_file_is_an_error(tmp_path: Path) -> None:
+def test_a_typo_in_the_config_file_is_an_error_naming_the_file(tmp_path: Path) -> None:
     config = tmp_path / "digest.toml"
     config.write_text("[smtp]\nprot = 25\n")
-    with pytest.raises(ValidationError, match="prot"):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(config)
+    assert str(caught.value) == f"{config}: unknown setting 'smtp.prot'"
+
+
+def test_a_bad_value_names_the_file_the_setting_and_the_value(tmp_path: Path) -> None:
+    config = tmp_path / "digest.toml"
+    config.write_text('[smtp]\nport = "twenty-five"\n')
+    with pytest.raises(SettingsError) as caught:
+        load_settings(config)
+    message = str(caught.value)
+    assert message.startswith(f"{config}: smtp.port: ") and "'twenty-five'" in message
+    assert "\n" not in message and "pydantic" not in message
+
+
+def test_a_bad_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_SMTP__PORT", "x")
+    with pytest.raises(SettingsError, match=r"^\$DIGEST_SMTP__PORT: smtp\.port: "):
+        load_settings()
+
+
+def test_a_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "digest.toml"
+    config.write_text("secret_key = \n")
+    with pytest.raises(SettingsError, match=rf"^{config}: not valid TOML: .*line 1"):
         load_settings(config)
 
 
 def test_a_named_config_file_must_exist(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(SettingsError, match=r"config file not found: .*nope\.toml"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_a_config_file_named_by_the_environment_must_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(SettingsError, match=r"nope.toml \(named by \$DIGEST_CONFIG\)"):
+        load_settings()
+
+
+@pytest.mark.parametrize("url", ["localhost:8000", "digest.example.org", "ftp://example.org"])
+def test_base_url_must_be_an_absolute_http_url(url: str) -> None:
+    with pytest.raises(SettingsError, match=r"web\.base_url: must be an absolute http"):
+        load_settings(web={"base_url": url})
+    assert load_settings(web={"base_url": "https://digest.example.org/d"}).web.base_url
+
+
+def test_a_collect_cron_that_is_not_a_crontab_is_refused_at_load(tmp_path: Path) -> None:
+    config = tmp_path / "digest.toml"
+    config.write_text('[schedule]\ncollect_cron = "every day"\n')
+    with pytest.raises(SettingsError, match=r"schedule\.collect_cron: not a crontab expression"):
+        load_settings(config)

@@ -170,7 +170,8 @@ def test_a_worker_killed_mid_shard_and_a_rerun_send_each_digest_once(
             if killed or len(smtp_server.messages) < 15 or not run:
                 return None
             pid = _pid_of_peer(peer[1], _children(run[0].pid))
-            assert pid is not None, "the sending worker was not found"
+            if pid is None:  # not told apart yet under load: try at the next message
+                return None
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
         return "451 4.3.0 the sender is gone"  # nothing is taken from a dead client
@@ -179,7 +180,7 @@ def test_a_worker_killed_mid_shard_and_a_rerun_send_each_digest_once(
     args = [DIGEST, "run", "--no-collect", "--date", str(DAY), "--config", str(cfg)]
     run.append(subprocess.Popen(args, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     out, err = run[0].communicate(timeout=120)
-    assert killed, "no worker was killed"
+    assert killed, f"no worker was killed:\n{out}\n{err}"
     assert "sent: " in out, err
     again = subprocess.run(args, text=True, capture_output=True, timeout=120)
     assert again.returncode == 0, again.stderr

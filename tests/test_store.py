@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from digest.models import Paper
+from digest.models import Paper, Profile
 from digest.store import Store
 from digest.tables import metadata
 from tests.conftest import NOW
@@ -104,3 +104,16 @@ def test_iter_papers_streams_everything_in_order(store: Store) -> None:
     b = store.new_batch(NOW, ["s"])
     store.add_papers(b, [paper(f"2401.{i:05d}", f"Paper {i}") for i in range(25)], now=NOW)
     assert [p.id for p in store.iter_papers(chunk=7)] == [f"2401.{i:05d}" for i in range(25)]
+
+
+def test_a_deleted_subscribers_id_is_never_given_to_anyone_else(store: Store) -> None:
+    ada = store.add_subscriber("ada@example.org", now=NOW, status="active")
+    bob = store.add_subscriber("bob@example.org", now=NOW, status="active")
+    store.save_profiles(bob.id, [Profile(name="p", keywords=["graph"])], now=NOW)
+    store.delete_subscriber(bob.id, now=NOW)
+    assert store.subscriber(bob.id) is None and store.subscriber("bob@example.org") is None
+    assert [s.email for s in store.subscribers()] == ["ada@example.org"]
+    assert store.subscribers_by_id([ada.id, bob.id]).keys() == {ada.id}
+    assert store.profiles(bob.id) == []
+    again = store.add_subscriber("bob@example.org", now=NOW)
+    assert again.id not in (ada.id, bob.id)

@@ -11,31 +11,47 @@ from typing import Any
 
 import click
 
-from digest.cli.base import config_file, console, main, utcnow, with_settings
+from digest.cli.base import (
+    ConfigProblem,
+    config_file,
+    console,
+    main,
+    need_data,
+    open_data,
+    utcnow,
+    with_settings,
+)
 from digest.cli.papers import print_collect
 from digest.day import preview as previews
 from digest.day.run import DayReport, run_day
-from digest.day.shard import MissingSecret, link_maker, open_store
+from digest.day.shard import MissingSecret, link_maker
+from digest.deliver import destination
 from digest.settings import Settings
+from digest.store import Delivery, Item
 
 
-def print_day(report: DayReport, *, verbose: bool = False) -> None:
+def print_day(
+    report: DayReport,
+    *,
+    verbose: bool = False,
+    mail_to: str | None = None,
+    got: list[tuple[str, Delivery, list[Item]]] | None = None,
+) -> None:
+    """The day's summary; ``mail_to`` says where mail went, ``got`` who got what."""
     if report.collected is not None:
         print_collect(report.collected)
     w = report.written
     if report.dry_run:
-        click.echo(f"due: {report.due} · would send: {len(report.previews)}")
-        for email, digest in report.previews.items():
-            click.echo(f"  {email}: {digest.size} papers")
-            if verbose:
-                for section in digest.sections:
-                    for sp in section.papers:
-                        click.echo(f"    [{section.profile}] {sp.paper.title[:70]} — {sp.why}")
+        _print_dry_run(report)
         return
     click.echo(
         f"due: {report.due} · sent: {w.sent} · empty: {w.empty} · rss only: {w.feed_only} · "
         f"deferred: {len(w.deferred)} · failed: {len(w.failed)} · feeds written: {w.feeds}"
     )
+    if mail_to is not None:
+        click.echo(f"mail: {mail_to}")
+    for email, row, items in got or []:
+        click.echo(f"  {email} ({row.day}): {_got(row, items)}")
     if report.plan.owed > report.plan.planned:
         click.echo(f"finished {report.plan.owed - report.plan.planned} left owed by earlier runs")
     if report.plan.rebuilt:
@@ -53,6 +69,37 @@ def print_day(report: DayReport, *, verbose: bool = False) -> None:
         console.print(f"[red]failed {email}: {reason}")
     if report.aborted:
         console.print(f"[red]{report.aborted}")
+
+
+def _print_dry_run(report: DayReport) -> None:
+    would = sum(1 for d in report.previews.values() if d.size)
+    click.echo(f"due: {report.due} · would send: {would} · not due: {len(report.waiting)}")
+    for email, digest in report.previews.items():
+        if not digest.size:
+            click.echo(f"{email} ({digest.day}): no paper matched, no email")
+            continue
+        click.echo(f"{email} ({digest.day}): {digest.size} papers")
+        for section in digest.sections:
+            for sp in section.papers:
+                click.echo(f"  [{section.profile}] {sp.paper.title} ({sp.paper.id}): {sp.why}")
+    for email, when in report.waiting.items():
+        if when is None:
+            click.echo(f"{email}: not due, and gets no digest on any day")
+        else:
+            click.echo(f"{email}: not due; next {when:%Y-%m-%d %H:%M} {when.tzinfo} ({when:%a})")
+
+
+def _got(row: Delivery, items: list[Item]) -> str:
+    """What one ledger row says a reader got."""
+    if row.error:
+        return f"{row.status}: {row.error}"
+    if not items:
+        return row.status
+    per: dict[str, int] = {}
+    for item in items:
+        per[item.profile] = per.get(item.profile, 0) + 1
+    profiles = ", ".join(f"{name} {count}" for name, count in per.items())
+    return f"{row.status}, {len(items)} papers ({profiles})"
 
 
 def _day_with_progress(store: Any, settings: Settings, **kwargs: Any) -> DayReport:
@@ -125,7 +172,10 @@ def run_command(
         digest run
         digest run --date 2026-11-20 --only ada@example.org --dry-run
     """
-    store = open_store(settings)
+    store = open_data(settings)
+    if only is not None and store.subscriber(only) is None:
+        store.close()
+        raise click.ClickException(f"no subscriber {only}")
     try:
         report = _day_with_progress(
             store,
@@ -137,11 +187,16 @@ def run_command(
             collect_first=not no_collect,
             workers=workers,
         )
+        got = None
+        if verbose and not dry_run:  # who got what: the ledger rows this run finished
+            rows = store.ledger(ids=[i for shard in report.plan.shards for i in shard.ids])
+            items = store.items(row.id for _, row in rows)
+            got = [(email, row, items[row.id]) for email, row in rows]
     except MissingSecret as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise ConfigProblem(str(exc)) from exc
     finally:
         store.close()
-    print_day(report, verbose=verbose)
+    print_day(report, verbose=verbose, mail_to=None if dry_run else destination(settings), got=got)
     if stats is not None:
         stats.write_text(json.dumps(report.figures(), indent=2), encoding="utf-8")
     sys.exit(0 if report.ok else 1)
@@ -159,13 +214,14 @@ def run_command(
 def preview_command(settings: Settings, email: str, out: Path | None) -> None:
     """Write the HTML digest EMAIL would get now, without sending or recording it.
 
-    digest preview ada@example.org --out /tmp/ada.html
+    \b
+        digest preview ada@example.org --out /tmp/ada.html
     """
-    store = open_store(settings)
+    store = open_data(settings)
     try:
         html = previews.preview(store, settings, email, now=utcnow())
     except MissingSecret as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise ConfigProblem(str(exc)) from exc
     finally:
         store.close()
     if html is None:
@@ -182,6 +238,7 @@ def schedule_command(settings: Settings) -> None:
     """Run the scheduler: collect on `schedule.collect_cron`, deliver every hour to
     those whose local send hour has come. Ctrl-C stops it.
 
+    \b
         digest schedule
     """
     from apscheduler.schedulers.blocking import BlockingScheduler
@@ -191,7 +248,8 @@ def schedule_command(settings: Settings) -> None:
     try:
         link_maker(settings)  # refuse to start without a usable secret
     except MissingSecret as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise ConfigProblem(str(exc)) from exc
+    need_data(settings)
     scheduler = BlockingScheduler()
     configure(scheduler, settings, config_file())
     click.echo("scheduler running; Ctrl-C to stop")
@@ -206,11 +264,13 @@ def schedule_command(settings: Settings) -> None:
 def serve_command(settings: Settings, host: str, port: int) -> None:
     """Serve the subscribers' web app, with the scheduler in the same process.
 
-    digest serve --host 0.0.0.0 --port 8000
+    \b
+        digest serve --host 0.0.0.0 --port 8000
     """
     from digest.web import serve
 
+    need_data(settings)
     try:
         serve(settings, host, port, config_file=config_file())
     except MissingSecret as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise ConfigProblem(str(exc)) from exc

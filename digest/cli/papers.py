@@ -12,10 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from digest import rank
-from digest.cli.base import console, main, utcnow, warn, with_settings
+from digest.cli.base import console, main, open_data, print_columns, utcnow, warn, with_settings
 from digest.collect import CollectReport
 from digest.day import sources as day_sources
-from digest.day.shard import open_store
 from digest.day.vectors import refit
 from digest.models import SourceReport
 from digest.profiles import ProfileFileError
@@ -41,6 +40,7 @@ def collect_command(
 
     Prints one line per source and exits 1 if any source failed.
 
+    \b
         digest collect
         digest collect ../feeds/cs.rdf https://export.arxiv.org/rss/cs.LG --format feed
     """
@@ -52,7 +52,7 @@ def collect_command(
         configs = settings.sources
     if not configs:
         raise click.UsageError("no sources: add [[sources]] to the config, or give PATH_OR_URL")
-    store = open_store(settings)
+    store = open_data(settings)
     try:
         report = _collect_with_progress(store, settings, configs)
         if report.batch.size and refit(store, now=utcnow()) is not None:
@@ -78,17 +78,12 @@ def _collect_with_progress(store: Any, settings: Settings, configs: list[Any]) -
 
 
 def print_collect(report: CollectReport) -> None:
-    table = Table(title=f"batch {report.batch.id}: {report.batch.size} new papers")
-    for column in ("source", "fetched", "new", "updated", "status"):
-        table.add_column(
-            column, justify="right" if column in ("fetched", "new", "updated") else "left"
-        )
+    click.echo(f"batch {report.batch.id}: {report.batch.size} new papers")
+    rows = [("source", "fetched", "new", "updated", "status")]
     for s in report.sources:
-        status = (
-            f"[red]error: {s.error}" if s.error else ("not modified" if s.not_modified else "ok")
-        )
-        table.add_row(s.name, str(s.fetched), str(s.new), str(s.updated), status)
-    Console().print(table)
+        status = f"error: {s.error}" if s.error else ("not modified" if s.not_modified else "ok")
+        rows.append((s.name, str(s.fetched), str(s.new), str(s.updated), status))
+    print_columns(rows)
     for s in report.failed:
         console.print(f"[red]source {s.name!r} failed: {s.error}")
 
@@ -101,9 +96,10 @@ def refit_command(settings: Settings) -> None:
 
     `digest collect` does this by itself once the corpus has grown by a quarter.
 
+    \b
         digest refit
     """
-    store = open_store(settings)
+    store = open_data(settings)
     try:
         version = refit(store, now=utcnow(), force=True)
     finally:
@@ -125,9 +121,10 @@ def papers_command(
 ) -> None:
     """List stored papers, oldest first.
 
-    digest papers --batch 3 --json | jq .title
+    \b
+        digest papers --batch 3 --json | jq .title
     """
-    store = open_store(settings)
+    store = open_data(settings)
     try:
         found = store.papers(batch_id=batch_id, limit=limit)
     finally:

@@ -1,16 +1,20 @@
-"""The readers: ``digest profile import`` and ``digest profile export``."""
+"""The readers: ``digest profile import`` / ``export``, ``digest subscribers`` and
+``digest deliveries``."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from digest import accounts
-from digest.cli.base import main, utcnow, warn, with_settings
-from digest.day.shard import open_store
+from digest.cli.base import main, open_data, print_columns, utcnow, warn, with_settings
 from digest.profiles import ProfileFileError, dump_subscriber_file, load_subscribers
 from digest.settings import Settings
+from digest.store import Delivery
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 @main.group("profile")
@@ -41,7 +45,7 @@ def profile_import(settings: Settings, files: tuple[Path, ...]) -> None:
             loaded += load_subscribers(path, warn=warn)
         except ProfileFileError as exc:
             raise click.ClickException(str(exc)) from exc
-    store = open_store(settings)
+    store = open_data(settings)
     try:
         count = accounts.import_subscribers(store, loaded, now=utcnow())
     finally:
@@ -60,9 +64,10 @@ def profile_import(settings: Settings, files: tuple[Path, ...]) -> None:
 def profile_export(settings: Settings, email: str) -> None:
     """Print a subscriber's profile file, as `digest profile import` reads it.
 
-    digest profile export ada@example.org > config/profiles/ada.toml
+    \b
+        digest profile export ada@example.org > config/profiles/ada.toml
     """
-    store = open_store(settings)
+    store = open_data(settings)
     try:
         sub = accounts.export_subscriber(store, email)
     finally:
@@ -70,3 +75,140 @@ def profile_export(settings: Settings, email: str) -> None:
     if sub is None:
         raise click.ClickException(f"no subscriber {email}")
     click.echo(dump_subscriber_file(sub), nl=False)
+
+
+def _last(delivery: Delivery | None) -> str:
+    return f"{delivery.day} {delivery.status}" if delivery else "never"
+
+
+@main.group("subscribers", invoke_without_command=True)
+@click.pass_context
+def subscribers_group(ctx: click.Context) -> None:
+    """List subscribers with their status and last digest; show or delete one.
+
+    \b
+        digest subscribers
+        digest subscribers list --status pending
+        digest subscribers show ada@example.org
+        digest subscribers delete ada@example.org --yes
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(subscribers_list)
+
+
+@subscribers_group.command("list")
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "active", "unsubscribed"]),
+    default=None,
+    help="Only subscribers with this status.",
+)
+@with_settings
+def subscribers_list(settings: Settings, status: str | None) -> None:
+    """Every subscriber: address, status, when their digest goes, their last digest.
+
+    \b
+        digest subscribers list --status active
+    """
+    store = open_data(settings)
+    try:
+        subs = store.subscribers(status=status)
+        last = store.last_deliveries()
+    finally:
+        store.close()
+    if not subs:
+        click.echo("no subscribers")
+        return
+    rows = [("email", "status", "when", "last digest")]
+    for sub in subs:
+        when = f"{sub.cadence} {sub.send_hour:02d}:00 {sub.timezone}"
+        rows.append((sub.email, sub.status, when, _last(last.get(sub.id))))
+    print_columns(rows)
+
+
+@subscribers_group.command("show")
+@click.argument("email")
+@with_settings
+def subscribers_show(settings: Settings, email: str) -> None:
+    """One subscriber: settings, profiles and their digests, newest first.
+
+    \b
+        digest subscribers show ada@example.org
+    """
+    store = open_data(settings)
+    try:
+        sub = store.subscriber(email)
+        if sub is None:
+            raise click.ClickException(f"no subscriber {email}")
+        profiles = store.profiles(sub.id)
+        ledger = store.deliveries(subscriber_id=sub.id)
+    finally:
+        store.close()
+    days = ",".join(WEEKDAYS[d] for d in sub.weekdays) if sub.cadence == "weekly" else "every day"
+    click.echo(f"{sub.email}  {sub.status}  since {sub.created_at:%Y-%m-%d}")
+    click.echo(
+        f"digest: {days} at {sub.send_hour:02d}:00 {sub.timezone}, by {' and '.join(sub.channels)}"
+    )
+    for profile in profiles:
+        terms = len(profile.keywords) + len(profile.authors) + len(profile.categories)
+        click.echo(f"profile {profile.name!r}: {terms} terms, up to {profile.max_papers} papers")
+    if not ledger:
+        click.echo("no digests yet")
+        return
+    rows = [("day", "status", "message id", "error")]
+    for d in reversed(ledger):
+        rows.append((str(d.day), d.status, d.message_id or "-", d.error or ""))
+    print_columns(rows)
+
+
+@subscribers_group.command("delete")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_settings
+def subscribers_delete(settings: Settings, email: str, yes: bool) -> None:
+    """Delete a subscriber, their profiles and their ledger rows; their links stop
+    working. Asks first unless --yes.
+
+    \b
+        digest subscribers delete ada@example.org --yes
+    """
+    store = open_data(settings)
+    try:
+        sub = store.subscriber(email)
+        if sub is None:
+            raise click.ClickException(f"no subscriber {email}")
+        if not yes:
+            click.confirm(f"delete {sub.email} and everything stored about them?", abort=True)
+        store.delete_subscriber(sub.id, now=utcnow())
+    finally:
+        store.close()
+    click.echo(f"deleted {sub.email}")
+
+
+@main.command("deliveries")
+@click.option(
+    "--day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The readers' local day (default: today, UTC).",
+)
+@with_settings
+def deliveries_command(settings: Settings, day: datetime | None) -> None:
+    """The send ledger of one day: reader, status, attempts, message id, error.
+
+    \b
+        digest deliveries --day 2026-11-20
+    """
+    when = day.date() if day else utcnow().date()
+    store = open_data(settings)
+    try:
+        ledger = store.ledger(day=when)
+    finally:
+        store.close()
+    if not ledger:
+        click.echo(f"no digests recorded for {when}")
+        return
+    rows = [("reader", "status", "attempts", "message id", "error")]
+    for email, d in ledger:
+        rows.append((email, d.status, str(d.attempts), d.message_id or "-", d.error or ""))
+    print_columns(rows)

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from digest.day.vectors import Models, build_profiles, embed_papers, ensure_model
-from digest.due import due_day, sends_on
+from digest.due import due_day, next_due, sends_on
 from digest.models import Subscriber
 from digest.settings import Settings
 from digest.store import Due, Store
@@ -61,6 +61,19 @@ def find_due(
         after = sub.last_batch_id if sub.last_batch_id is not None else latest - 1
         found.append(Due(sub.id, when, min(after, latest), latest))
     return found
+
+
+def waiting(
+    store: Store, *, now: datetime, due: set[str], only: str | None = None
+) -> dict[str, datetime | None]:
+    """The active readers not in ``due`` (emails), with when their next digest falls
+    due on their own clock (None: they get none)."""
+    subs: list[Subscriber] = store.subscribers(status="active")
+    return {
+        s.email: next_due(s, now)
+        for s in subs
+        if s.email not in due and (only is None or s.email == only.lower())
+    }
 
 
 def plan_day(

@@ -25,7 +25,7 @@ from typing import Any
 
 from digest.collect import CollectReport
 from digest.day.picks import Picker
-from digest.day.plan import Plan, ShardSpec, find_due, plan_day
+from digest.day.plan import Plan, ShardSpec, find_due, plan_day, waiting
 from digest.day.shard import ShardReport, Stopped, Worker, link_maker, open_store
 from digest.day.sources import collect_sources
 from digest.day.vectors import Models, refit
@@ -49,6 +49,7 @@ class DayReport:
     workers: int = 1
     dry_run: bool = False
     previews: dict[str, Digest] = field(default_factory=dict)
+    waiting: dict[str, datetime | None] = field(default_factory=dict)  # dry run: not due
     seconds: dict[str, float] = field(default_factory=dict)
     aborted: str | None = None
 
@@ -142,6 +143,7 @@ def run_day(
     report.seconds["collect"] = lap - started
     if dry_run:
         report.previews = _previews(store, settings, now=now, day=day, only=only)
+        report.waiting = waiting(store, now=now, due=set(report.previews), only=only)
         return report
     wanted = workers or settings.day.workers or os.cpu_count() or 1
     pool = None

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
@@ -327,6 +327,42 @@ class LedgerStore(StoreBase):
             query = query.where(deliveries.c.subscriber_id == subscriber_id)
         with self.engine.connect() as conn:
             return [_delivery(r) for r in conn.execute(query)]
+
+    def last_deliveries(self) -> dict[int, Delivery]:
+        """Each subscriber's ledger row for their latest day, by subscriber id."""
+        latest = (
+            select(deliveries.c.subscriber_id, func.max(deliveries.c.day).label("day"))
+            .group_by(deliveries.c.subscriber_id)
+            .subquery()
+        )
+        query = select(*_COLUMNS).join(
+            latest,
+            and_(
+                deliveries.c.subscriber_id == latest.c.subscriber_id,
+                deliveries.c.day == latest.c.day,
+            ),
+        )
+        with self.engine.connect() as conn:
+            return {d.subscriber_id: d for d in map(_delivery, conn.execute(query))}
+
+    def ledger(
+        self, *, ids: Sequence[int] | None = None, day: date | None = None
+    ) -> list[tuple[str, Delivery]]:
+        """Ledger rows with their reader's address, by id: those of ``ids``, or all of
+        ``day``."""
+        query = select(subscribers.c.email, *_COLUMNS).join(
+            subscribers, subscribers.c.id == deliveries.c.subscriber_id
+        )
+        if day is not None:
+            query = query.where(deliveries.c.day == day)
+        found: list[tuple[str, Delivery]] = []
+        with self.engine.connect() as conn:
+            if ids is None:
+                found = [(r.email, _delivery(r)) for r in conn.execute(query)]
+            for chunk in _chunks(ids or []):
+                rows = conn.execute(query.where(deliveries.c.id.in_(chunk)))
+                found += [(r.email, _delivery(r)) for r in rows]
+        return sorted(found, key=lambda r: r[1].id)
 
     def delivery(self, delivery_id: int) -> Delivery | None:
         with self.engine.connect() as conn:

@@ -14,13 +14,18 @@ from sqlalchemy.exc import IntegrityError
 
 from digest.models import MAX_FEEDBACK, Profile, Subscriber
 from digest.store.base import StoreBase
-from digest.tables import blobs, profiles, subscribers
+from digest.tables import blobs, deliveries, profiles, subscribers
 
 log = logging.getLogger("digest.store")
 
 NEWEST_LAST = frozenset({"liked", "disliked"})
 
 SUBSCRIBER_FIELDS = ("status", "send_hour", "timezone", "cadence", "weekdays", "channels")
+
+# A deleted subscriber keeps a row without an address, so that its id (which every
+# link token names) is never given to someone else; no lookup ever returns it.
+DELETED = "deleted"
+_LIVE = subscribers.c.status != DELETED
 
 
 class UnknownSubscriber(LookupError):
@@ -149,7 +154,7 @@ class PeopleStore(StoreBase):
         column = subscribers.c.id if isinstance(key, int) else subscribers.c.email
         value = key if isinstance(key, int) else key.lower()
         with self.engine.connect() as conn:
-            row = conn.execute(select(subscribers).where(column == value)).first()
+            row = conn.execute(select(subscribers).where(column == value, _LIVE)).first()
         return _subscriber(row) if row else None
 
     def subscribers_by_id(self, subscriber_ids: Iterable[int]) -> dict[int, Subscriber]:
@@ -157,12 +162,14 @@ class PeopleStore(StoreBase):
         found: dict[int, Subscriber] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(wanted), 900):
-                query = select(subscribers).where(subscribers.c.id.in_(wanted[start : start + 900]))
+                query = select(subscribers).where(
+                    subscribers.c.id.in_(wanted[start : start + 900]), _LIVE
+                )
                 found.update((s.id, s) for s in map(_subscriber, conn.execute(query)))
         return found
 
     def subscribers(self, *, status: str | None = None) -> list[Subscriber]:
-        query = select(subscribers).order_by(subscribers.c.id)
+        query = select(subscribers).where(_LIVE).order_by(subscribers.c.id)
         if status is not None:
             query = query.where(subscribers.c.status == status)
         with self.engine.connect() as conn:
@@ -179,6 +186,28 @@ class PeopleStore(StoreBase):
                 raise UnknownSubscriber(subscriber_id)
             row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).one()
         return _subscriber(row)
+
+    def delete_subscriber(self, subscriber_id: int, *, now: datetime) -> None:
+        """Forget a subscriber: address, profiles and every ledger row, in one
+        transaction. What is left is an empty row holding the id."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(profiles).where(profiles.c.subscriber_id == subscriber_id))
+            conn.execute(delete(deliveries).where(deliveries.c.subscriber_id == subscriber_id))
+            done = conn.execute(
+                update(subscribers)
+                .where(subscribers.c.id == subscriber_id, _LIVE)
+                .values(
+                    email=f"deleted-{subscriber_id}@deleted.invalid",
+                    status=DELETED,
+                    unsubscribed_at=now,
+                    weekdays=[],
+                    channels=[],
+                    last_batch_id=None,
+                    confirm_sent_at=None,
+                )
+            )
+            if done.rowcount == 0:
+                raise UnknownSubscriber(subscriber_id)
 
     def note_confirmation_sent(self, subscriber_id: int, *, now: datetime) -> None:
         with self.engine.begin() as conn:
