@@ -16,7 +16,10 @@ from digest.settings import Settings
 from digest.sources.formats import parse
 from digest.store import Store
 
-ARXIV_API = "https://export.arxiv.org/api/query"
+
+class SeedLookupError(Exception):
+    """The arXiv API could not be asked (down, unreachable, or answering nonsense):
+    the ids are unchecked, not wrong."""
 
 
 def import_subscribers(store: Store, subs: Sequence[SubscriberFile], *, now: datetime) -> int:
@@ -54,7 +57,8 @@ def resolve_seed_ids(
     store: Store, settings: Settings, ids: Sequence[str], *, now: datetime | None = None
 ) -> tuple[list[str], list[str]]:
     """(ids usable as seed papers, ids neither stored nor found on the arXiv API).
-    Papers fetched from the API are kept for scoring, not added to any batch."""
+    Papers fetched from the API are kept for scoring, not added to any batch. Raises
+    :class:`SeedLookupError` when the API cannot be asked."""
     wanted = [_seed_id(i) for i in ids if i.strip()]
     found = known_papers(store, wanted)
     missing = [i for i in wanted if i not in found]
@@ -75,14 +79,17 @@ def _seed_id(text: str) -> str:
 
 
 def _fetch_arxiv(settings: Settings, ids: Sequence[str]) -> list[Paper]:
+    api = settings.http.arxiv_api
     try:
         with httpx.Client(
             timeout=settings.http.timeout, headers={"User-Agent": settings.http.user_agent}
         ) as client:
-            response = client.get(
-                ARXIV_API, params={"id_list": ",".join(ids), "max_results": len(ids)}
-            )
+            response = client.get(api, params={"id_list": ",".join(ids), "max_results": len(ids)})
             response.raise_for_status()
-    except httpx.HTTPError:
-        return []
-    return parse(response.content, source="arxiv-api", format="feed").papers
+    except httpx.HTTPError as exc:
+        raise SeedLookupError(f"the arXiv API ({api}) could not be reached: {exc}") from exc
+    result = parse(response.content, source="arxiv-api", format="feed")
+    if result.error:
+        raise SeedLookupError(f"the arXiv API ({api}) answered with {result.error}")
+    wanted = set(ids)
+    return [p for p in result.papers if p.id in wanted]

@@ -22,6 +22,7 @@ from digest.tokens import Purpose, Tokens
 PATHS: dict[str, str] = {
     "subscribe": "/",
     "stylesheet": "/static/style.css",
+    "health": "/healthz",
     "confirm": "/c/{token}",
     "manage": "/m/{token}",
     "unsubscribe": "/u/{token}",

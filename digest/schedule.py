@@ -51,6 +51,14 @@ def configure(scheduler: BaseScheduler, settings: Settings, config_file: Path | 
     )
 
 
+def describe(settings: Settings) -> str:
+    """One line on what the scheduler will do, for the operator starting it."""
+    return (
+        f"scheduler: collect at cron {settings.schedule.collect_cron!r} (UTC), "
+        "deliver every hour on the hour to readers whose local send hour has come"
+    )
+
+
 def _settings(config_file: str | None) -> Settings:
     return load_settings(Path(config_file) if config_file else None)
 

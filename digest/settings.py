@@ -54,6 +54,10 @@ class HttpSettings(BaseModel):
         default="digest/0.1 (self-hosted research paper digest)",
         description="User-Agent header sent with every request.",
     )
+    arxiv_api: str = Field(
+        default="https://export.arxiv.org/api/query",
+        description="The arXiv API, asked for seed papers that are not stored.",
+    )
 
 
 class SmtpSettings(BaseModel):
@@ -147,9 +151,6 @@ class WebSettings(BaseModel):
     base_url: str = Field(
         default="http://localhost:8000",
         description="Public URL of the web app; every link in emails and feeds starts with it.",
-    )
-    production: bool = Field(
-        default=False, description="Production mode: refuse to start without a secret_key."
     )
     confirm_max_age: int = Field(
         default=7 * 86400, gt=0, description="Seconds a confirmation link stays valid."

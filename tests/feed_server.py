@@ -38,7 +38,9 @@ class FeedServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.requests.append(Seen(self.path, dict(self.headers.items())))
-                route = server.routes.get(self.path)
+                route = server.routes.get(self.path) or server.routes.get(
+                    self.path.split("?", 1)[0]
+                )
                 if route is None:
                     self.send_error(404)
                     return

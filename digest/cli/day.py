@@ -243,7 +243,7 @@ def schedule_command(settings: Settings) -> None:
     """
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    from digest.schedule import configure
+    from digest.schedule import configure, describe
 
     try:
         link_maker(settings)  # refuse to start without a usable secret
@@ -252,6 +252,7 @@ def schedule_command(settings: Settings) -> None:
     need_data(settings)
     scheduler = BlockingScheduler()
     configure(scheduler, settings, config_file())
+    click.echo(describe(settings))
     click.echo("scheduler running; Ctrl-C to stop")
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
@@ -267,9 +268,11 @@ def serve_command(settings: Settings, host: str, port: int) -> None:
     \b
         digest serve --host 0.0.0.0 --port 8000
     """
+    from digest.schedule import describe
     from digest.web import serve
 
     need_data(settings)
+    click.echo(describe(settings))
     try:
         serve(settings, host, port, config_file=config_file())
     except MissingSecret as exc:

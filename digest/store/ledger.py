@@ -280,23 +280,6 @@ class LedgerStore(StoreBase):
                 found.update((a, b) for a, b in conn.execute(query))
         return sorted(found, key=lambda r: (r[0] or 0, r[1]))
 
-    def with_history(self, subscriber_ids: Sequence[int], *, before: date) -> set[int]:
-        """Those of ``subscriber_ids`` with a recorded digest before ``before``."""
-        found: set[int] = set()
-        with self.engine.connect() as conn:
-            for chunk in _chunks(subscriber_ids):
-                query = (
-                    select(deliveries.c.subscriber_id)
-                    .where(
-                        deliveries.c.subscriber_id.in_(chunk),
-                        deliveries.c.day < before,
-                        deliveries.c["items"].is_not(None),
-                    )
-                    .distinct()
-                )
-                found.update(conn.execute(query).scalars())
-        return found
-
     def received(self, subscriber_id: int, paper_id: str) -> bool:
         """Whether the paper was in one of the subscriber's recorded digests: the only
         papers a feedback link is ever made for."""

@@ -169,11 +169,6 @@ class PaperStore(StoreBase):
             row = conn.execute(select(batches).where(batches.c.id == batch_id)).one()
         return _batch_from_row(row)
 
-    def batches(self) -> list[Batch]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(batches).order_by(batches.c.id)).all()
-        return [_batch_from_row(r) for r in rows]
-
     def latest_batch_id(self) -> int | None:
         with self.engine.connect() as conn:
             value = conn.execute(select(func.max(batches.c.id))).scalar()

@@ -209,23 +209,6 @@ class PeopleStore(StoreBase):
             if done.rowcount == 0:
                 raise UnknownSubscriber(subscriber_id)
 
-    def note_confirmation_sent(self, subscriber_id: int, *, now: datetime) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(subscribers)
-                .where(subscribers.c.id == subscriber_id)
-                .values(confirm_sent_at=now, confirm_sends=subscribers.c.confirm_sends + 1)
-            )
-
-    def confirmation_sent_at(self, subscriber_id: int) -> datetime | None:
-        with self.engine.connect() as conn:
-            value = conn.execute(
-                select(subscribers.c.confirm_sent_at).where(subscribers.c.id == subscriber_id)
-            ).scalar()
-        return value
-
-    # profiles ----------------------------------------------------------------
-
     def save_profiles(
         self,
         subscriber_id: int,
@@ -352,22 +335,6 @@ class PeopleStore(StoreBase):
                     profile = stored_profile(sid, data)
                     if profile is not None:
                         found.setdefault(sid, []).append(profile)
-        return found
-
-    def all_profiles(self, *, status: str = "active") -> dict[int, list[Profile]]:
-        """Every profile of every subscriber with ``status``, in one query."""
-        query = (
-            select(profiles.c.subscriber_id, profiles.c.data)
-            .join(subscribers, subscribers.c.id == profiles.c.subscriber_id)
-            .where(subscribers.c.status == status)
-            .order_by(profiles.c.subscriber_id, profiles.c.position)
-        )
-        found: dict[int, list[Profile]] = {}
-        with self.engine.connect() as conn:
-            for sid, data in conn.execute(query):
-                profile = stored_profile(sid, data)
-                if profile is not None:
-                    found.setdefault(sid, []).append(profile)
         return found
 
     def record_feedback(

@@ -35,6 +35,7 @@ log = logging.getLogger("digest.web")
 # (route name in PATHS, methods, endpoint)
 ROUTES: tuple[tuple[str, tuple[str, ...], Callable[..., Any]], ...] = (
     ("stylesheet", ("GET",), reading.stylesheet),
+    ("health", ("GET",), reading.health),
     ("subscribe", ("GET",), subscription.subscribe_form),
     ("subscribe", ("POST",), subscription.subscribe),
     ("confirm", ("GET",), subscription.confirm_page),

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from digest.accounts import SeedLookupError
 from digest.identity import parse_arxiv_id
 from digest.models import Keyword, Profile, SeedPaper
 from digest.web.forms import (
@@ -297,11 +298,17 @@ def validate_manage(
     fields = _settings(form.settings, errors)
     all_ids = sorted({s for ids in wanted_seeds.values() for s in ids})
     if all_ids and not errors:
-        missing = set(resolve(all_ids)[1])
+        try:
+            missing = set(resolve(all_ids)[1])
+            said = "Not found on arXiv: "
+        except SeedLookupError:
+            # an outage is not a wrong id: say so, and let them try again
+            missing = set(all_ids)
+            said = "arXiv could not be reached just now to check these; try again later: "
         for key, ids in wanted_seeds.items():
             lost = [s for s in ids if s in missing]
             if lost:
-                errors[key] = "Not found on arXiv: " + ", ".join(lost)
+                errors[key] = said + ", ".join(lost)
     if errors:
         return None
     return ManageResult([p for _, p in built], fields)

@@ -1,4 +1,5 @@
-"""What readers read on the web: the personal RSS feed, a sent digest, the stylesheet."""
+"""What is read rather than filled in: the personal RSS feed, a sent digest, the
+stylesheet, and the health check."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
 from fastapi import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from digest.day import feeds
 from digest.day import preview as previews
@@ -25,6 +26,15 @@ def stylesheet(request: Request) -> Response:
     return Response(
         css, media_type="text/css; charset=utf-8", headers={"Cache-Control": "max-age=3600"}
     )
+
+
+def health(request: Request) -> Response:
+    """For a load balancer or a monitor: 200 while the database answers, 503 if not."""
+    try:
+        web_of(request).store.model_version()
+    except Exception:
+        return JSONResponse({"status": "down", "database": "unreachable"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"}, headers={"Cache-Control": "no-store"})
 
 
 def feed(request: Request, token: str) -> Response:

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 
-from digest import accounts
 from digest.day.sources import collect_sources
 from digest.day.vectors import refit
-from digest.models import Paper
 from digest.settings import Settings, SourceSettings
-from digest.sources.formats import parse
 from digest.store import Store
 from digest.tokens import Tokens
 from digest.web import create_app
 from tests.conftest import NOW
+from tests.feed_server import FeedServer, Route
 from tests.web.helpers import (
     ARXIV_ANSWER,
     BASE,
@@ -50,17 +49,19 @@ def papers(store: Store, settings: Settings) -> Store:
 
 
 @pytest.fixture
-def arxiv_api(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """The arXiv API answered from a recorded response instead of the network; returns
-    the id lists asked for."""
-    recorded = parse(ARXIV_ANSWER.read_bytes(), source="arxiv-api", format="feed").papers
-    asked: list[list[str]] = []
+def arxiv_api(settings: Settings, feed_server: FeedServer) -> Callable[[], list[list[str]]]:
+    """The arXiv API as a loopback server answering a recorded response; gives a
+    function that lists the id lists asked of it so far."""
+    settings.http.arxiv_api = feed_server.serve(
+        "/api/query", Route(ARXIV_ANSWER.read_bytes(), content_type="application/atom+xml")
+    )
 
-    def fetch(settings: Settings, ids: list[str]) -> list[Paper]:
-        asked.append(list(ids))
-        return [p for p in recorded if p.id in ids]
+    def asked() -> list[list[str]]:
+        return [
+            parse_qs(urlsplit(seen.path).query)["id_list"][0].split(",")
+            for seen in feed_server.requests
+        ]
 
-    monkeypatch.setattr(accounts, "_fetch_arxiv", fetch)
     return asked
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from digest.settings import Settings
 from digest.store import Store
 from digest.tokens import Tokens
 from tests.conftest import NOW
+from tests.feed_server import FeedServer, Route
 from tests.web.helpers import (
     BASE,
     Clock,
@@ -181,7 +183,7 @@ def test_a_bad_manage_form_shows_the_error_by_its_field_and_saves_nothing(
     client: TestClient,
     papers: Store,
     tokens: Tokens,
-    arxiv_api: list[list[str]],
+    arxiv_api: Callable[[], list[list[str]]],
     changes: dict[str, object],
     field: str,
     message: str,
@@ -214,7 +216,7 @@ def test_limits_of_the_profile_model_are_shown_by_their_field() -> None:
 
 
 def test_seed_papers_are_looked_up_in_the_store_then_on_arxiv(
-    client: TestClient, papers: Store, tokens: Tokens, arxiv_api: list[list[str]]
+    client: TestClient, papers: Store, tokens: Tokens, arxiv_api: Callable[[], list[list[str]]]
 ) -> None:
     sid = active(papers)
     url = f"/m/{tokens.make('manage', sid)}"
@@ -225,4 +227,22 @@ def test_seed_papers_are_looked_up_in_the_store_then_on_arxiv(
         SeedPaper(id="2606.27442"),
         SeedPaper(id="1707.08567"),
     ]
-    assert arxiv_api == [["1707.08567"]], "only the unknown id is fetched"
+    assert arxiv_api() == [["1707.08567"]], "only the unknown id is fetched"
+
+
+def test_an_arxiv_outage_is_not_a_wrong_id(
+    client: TestClient, papers: Store, tokens: Tokens, settings: Settings, feed_server: FeedServer
+) -> None:
+    settings.http.arxiv_api = feed_server.serve(
+        "/api/query", Route(b"", script=[503, 503, 503, 503])
+    )
+    sid = active(papers)
+    before = papers.profiles(sid)
+    url = f"/m/{tokens.make('manage', sid)}"
+    data = manage_data(client.get(url).text)
+    data.update({"p0.seeds": "1707.08567", "action": "save"})
+    response = client.post(url, data=data)
+    assert response.status_code == 400
+    assert "arXiv could not be reached just now" in response.text
+    assert "Not found on arXiv" not in response.text
+    assert papers.profiles(sid) == before

@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 
-from digest.settings import Settings, load_settings
+from digest.settings import load_settings
 from digest.web import MissingSecret, create_app
-from digest.web.server import HeaderDeadline
 
 # start-up -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("production", [True, False])
-def test_the_app_refuses_to_start_without_a_secret(tmp_path: Path, production: bool) -> None:
-    bare = load_settings(data_dir=tmp_path / "data", web={"production": production})
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_the_app_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
+    bare = load_settings(data_dir=tmp_path / "data")
     with pytest.raises(MissingSecret, match=r"digest init.*DIGEST_SECRET_KEY"):
         create_app(bare)
 
@@ -28,44 +39,44 @@ def test_a_too_short_secret_is_refused(tmp_path: Path) -> None:
         create_app(weak)
 
 
-def test_serve_runs_the_scheduler_alongside_the_server(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import threading
-
-    import uvicorn
-    from sqlalchemy import create_engine, text
-
-    from digest.web import serve
-
-    seen: dict[str, object] = {}
-
-    def run(app: object, **options: object) -> None:
-        seen["app"], seen["options"] = app, options
-        seen["threads"] = [t.name for t in threading.enumerate()]
-        engine = create_engine(settings.db_url)
+def test_serve_answers_on_a_real_port_with_the_scheduler_beside_it(tmp_path: Path) -> None:
+    port = _free_port()
+    data = tmp_path / "data"
+    config = tmp_path / "digest.toml"
+    config.write_text(
+        f'data_dir = "{data}"\nsecret_key = "{"s" * 32}"\n'
+        f'[web]\nbase_url = "http://127.0.0.1:{port}"\n',
+        encoding="utf-8",
+    )
+    digest = [str(Path(sys.executable).with_name("digest")), "--config", str(config)]
+    assert subprocess.run([digest[0], "init", *digest[1:]], capture_output=True).returncode == 0
+    server = subprocess.Popen(
+        [digest[0], "serve", "--port", str(port), *digest[1:]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        health = None
+        for _ in range(100):
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert health is not None and health.status_code == 200
+        assert health.json() == {"status": "ok", "database": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 200
+        engine = create_engine(f"sqlite:///{data / 'digest.db'}")
         with engine.connect() as conn:
-            seen["jobs"] = sorted(conn.execute(text("SELECT id FROM apscheduler_jobs")).scalars())
+            jobs = sorted(conn.execute(text("SELECT id FROM apscheduler_jobs")).scalars())
         engine.dispose()
-
-    monkeypatch.setattr(uvicorn, "run", run)
-    serve(settings, "127.0.0.1", 8123)
-    options = dict(seen["options"])  # type: ignore[call-overload]
-    protocol = options.pop("http")
-    assert issubclass(protocol, HeaderDeadline) and protocol.header_timeout == 10.0
-    assert options == {
-        "host": "127.0.0.1",
-        "port": 8123,
-        "log_level": "info",
-        "proxy_headers": True,
-        "server_header": False,
-        "timeout_keep_alive": 5,
-        "limit_concurrency": 1000,
-        "h11_max_incomplete_event_size": 16 * 1024,
-    }
-    assert "APScheduler" in seen["threads"]  # type: ignore[operator]
-    assert seen["jobs"] == ["digest.collect", "digest.deliver"]
-    assert "APScheduler" not in [t.name for t in threading.enumerate()], "stopped on exit"
+        assert jobs == ["digest.collect", "digest.deliver"]
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, _ = server.communicate(timeout=30)
+    assert server.returncode == 0, out
+    assert "scheduler: collect" in out
 
 
 def test_pages_have_security_headers_and_the_stylesheet_is_served(client: TestClient) -> None:
