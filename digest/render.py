@@ -22,6 +22,7 @@ from urllib.parse import quote
 from jinja2 import Environment, Template, TemplateError
 from markupsafe import Markup, escape
 
+from digest.latex import to_text
 from digest.models import Digest, Paper
 from digest.settings import Settings
 from digest.stencil import Markers, Stencil, check
@@ -108,10 +109,12 @@ class _Picks:
 
 
 def _context(paper: Paper) -> dict[str, Any]:
-    """What a pick template knows of its paper."""
+    """What a pick template knows of its paper: its title and abstract with their
+    LaTeX as Unicode text."""
     return {
         "paper": paper,
-        "abstract": cut_abstract(paper.abstract),
+        "title": to_text(paper.title),
+        "abstract": cut_abstract(to_text(paper.abstract)),
         "authors": short_authors(paper.authors),
     }
 

@@ -210,3 +210,33 @@ def test_abstracts_are_cut_at_a_sentence_and_authors_shortened() -> None:
     assert cut_abstract("word " * 200, limit=50).endswith("\u2026")
     assert short_authors(["A", "B", "C"]) == "A, B, C"
     assert short_authors([str(i) for i in range(9)]) == "0, 1, 2 et al. (9 authors)"
+
+
+def test_latex_reads_as_unicode_in_the_email_text_and_feed(settings: Settings) -> None:
+    paper = Paper(
+        id="2611.00002",
+        title=r"$\beta$-Stars: \emph{Fast} Search in $O(\log n)$",
+        abstract=r"We reach $99.5\pm0.1$\% recall with \textbf{no} index.",
+        url="https://arxiv.org/abs/2611.00002",
+    )
+    digest = Digest(
+        "ada@example.org",
+        DAY,
+        (DigestSection("search", (ScoredPaper(paper, 1.0, "x", "search"),)),),
+        LINKS,
+    )
+    renderer = Renderer(settings)
+    email = renderer.email(digest)
+    xml = renderer.feed(
+        email="ada@example.org",
+        self_url=LINKS.feed,
+        link=LINKS.manage,
+        items=[renderer.feed_items(digest)],
+        updated=None,
+    )
+    entry = feedparser.parse(xml).entries[0]
+    for shown in (email.html, email.text, entry.title, entry.description):
+        assert "β-Stars: Fast Search in O(log n)" in shown or "99.5±0.1% recall" in shown
+        assert "\\emph" not in shown and "$" not in shown
+    assert entry.title == "β-Stars: Fast Search in O(log n)"
+    assert "99.5±0.1% recall with no index." in email.text
