@@ -187,7 +187,7 @@ def _previews(
         return {}
     links = link_maker(settings)
     subs = store.subscribers_by_id(d.subscriber_id for d in due)
-    picked = Picker(store, models).for_readers(
+    picked = Picker(store, models, settings.day.replacements).for_readers(
         current[0], [(d.subscriber_id, d.subscriber_id, d.after_batch_id, d.batch_id) for d in due]
     )
     return {

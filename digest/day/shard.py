@@ -114,7 +114,7 @@ class Worker:
         self.now = now
         self.links = link_maker(settings)
         self.store = open_store(settings)
-        self.picker = Picker(self.store, Models(self.store))
+        self.picker = Picker(self.store, Models(self.store), settings.day.replacements)
         self.renderer = Renderer(settings)
         self.feeds = FeedWriter(settings, self.links)
         self.letterhead = Letterhead(settings.mail, date=now.replace(tzinfo=UTC))
