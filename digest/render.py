@@ -22,11 +22,12 @@ from urllib.parse import quote
 from jinja2 import Environment, Template, TemplateError
 from markupsafe import Markup, escape
 
+from digest.cards import card
 from digest.latex import to_text
 from digest.models import Digest, Paper
 from digest.settings import Settings
 from digest.stencil import Markers, Stencil, check
-from digest.templating import cut_abstract, environment, short_authors
+from digest.templating import environment
 
 PERSONAL = ("index", "profile", "why", "score", "up", "down")
 PICKS = ("email/_pick.html", "email/_pick.txt")
@@ -109,14 +110,8 @@ class _Picks:
 
 
 def _context(paper: Paper) -> dict[str, Any]:
-    """What a pick template knows of its paper: its title and abstract with their
-    LaTeX as Unicode text."""
-    return {
-        "paper": paper,
-        "title": to_text(paper.title),
-        "abstract": cut_abstract(to_text(paper.abstract)),
-        "authors": short_authors(paper.authors),
-    }
+    """What a pick template knows of its paper (see :func:`digest.cards.card`)."""
+    return card(paper)
 
 
 def _item_context(paper: Paper, day: date) -> dict[str, Any]:
@@ -137,6 +132,17 @@ def _verify(env: Environment) -> None:
         Stencil.render(item, _item_context(sample, date(2000, 1, 1)), ITEM, Markers()).around()
     except ValueError as exc:
         raise TemplateError(f"template '_feed_item.xml' must print {{{{ pick }}}}: {exc}") from exc
+
+
+def summarise(digest: Digest) -> str:
+    """One line for the top of the digest: ``12 papers: 8 for diffusion, 4 for theory``."""
+    sections = [s for s in digest.sections if s.papers]
+    count = digest.size
+    papers = f"{count} paper{'' if count == 1 else 's'}"
+    if len(sections) == 1:
+        return f"{papers} for {sections[0].profile}"
+    parts = ", ".join(f"{len(s.papers)} for {s.profile}" for s in sections)
+    return f"{papers}: {parts}" if parts else papers
 
 
 class Renderer:
@@ -254,8 +260,12 @@ class Renderer:
             for k, s in enumerate(sections)
         ]
         subject = self.subject(digest)
+        summary = summarise(digest)
+        first = sections[0].papers[0].paper.title if sections else ""
         context = {
             "subject": subject,
+            "summary": summary,
+            "preheader": f"{summary}. First: {to_text(first)}" if first else summary,
             "day_long": self._day(digest.day)[0],
             "count": digest.size,
             "profile_names": ", ".join(s.profile for s in sections),
