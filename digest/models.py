@@ -192,6 +192,8 @@ class Digest:
     day: date
     sections: tuple[DigestSection, ...]
     links: Links
+    note: str = ""
+    """Why the digest is empty or short (see :mod:`digest.day.quiet`); usually empty."""
 
     @property
     def size(self) -> int:

@@ -12,6 +12,7 @@ renders and a ``%`` per pick and part, whatever the templates hold.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -138,6 +139,8 @@ def summarise(digest: Digest) -> str:
     """One line for the top of the digest: ``12 papers: 8 for diffusion, 4 for theory``."""
     sections = [s for s in digest.sections if s.papers]
     count = digest.size
+    if not count:
+        return "No new papers for you this time"
     papers = f"{count} paper{'' if count == 1 else 's'}"
     if len(sections) == 1:
         return f"{papers} for {sections[0].profile}"
@@ -160,6 +163,8 @@ class Renderer:
         self._html = self.env.get_template("email/digest_email.html")
         self._text = self.env.get_template("email/digest_email.txt")
         self._feed = self.env.get_template("feed.xml")
+        self._feed_note = self.env.get_template("_feed_note.xml")
+        self._notes: dict[tuple[date, str], bytes] = {}
         self._picks: dict[str, _Picks] = {}
         self._scores: dict[float, bytes] = {}
         self._days: dict[date, tuple[str, str]] = {}
@@ -201,6 +206,8 @@ class Renderer:
 
     def subject(self, digest: Digest) -> str:
         count = digest.size
+        if not count:
+            return f"No new papers for you ({self._day(digest.day)[1]})"
         names = ", ".join(s.profile for s in digest.sections if s.papers)
         plural = "" if count == 1 else "s"
         return f"{count} new paper{plural} for {names} ({self._day(digest.day)[1]})"
@@ -266,6 +273,7 @@ class Renderer:
             "subject": subject,
             "summary": summary,
             "preheader": f"{summary}. First: {to_text(first)}" if first else summary,
+            "note": digest.note,
             "day_long": self._day(digest.day)[0],
             "count": digest.size,
             "profile_names": ", ".join(s.profile for s in sections),
@@ -291,6 +299,21 @@ class Renderer:
     def feed_items(self, digest: Digest) -> list[bytes]:
         """The digest's papers as feed ``<item>`` elements, as UTF-8 pieces to join."""
         return self._fill(digest, text=False, items=True)[2]
+
+    def note_item(self, day: date, note: str) -> bytes:
+        """A feed item that says why ``day``'s digest is empty or short: the same for
+        every reader it applies to, so rendered once per day and note."""
+        found = self._notes.get((day, note))
+        if found is None:
+            key = hashlib.sha1(note.encode()).hexdigest()[:12]
+            context = {
+                "note": note,
+                "date": day,
+                "guid": f"digest:{day.isoformat()}:note:{key}",
+                "link": self.settings.web.base_url,
+            }
+            found = self._notes[(day, note)] = self._feed_note.render(context).encode()
+        return found
 
     def feed(
         self,

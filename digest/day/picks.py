@@ -63,6 +63,14 @@ class Picker:
             found = self._ranges[key] = (papers, matrix)
         return found
 
+    def collected(self, version: str | None, after: int | None, upto: int) -> int:
+        """How many papers were first seen in batches ``(after, upto]``."""
+        if after is not None and after >= upto:
+            return 0
+        if version is None:
+            return len(self.store.papers_since(after, upto))
+        return len(self.papers(version, after, upto)[0])
+
     def cached(self, version: str, subscriber_ids: Sequence[int]) -> dict[int, list[CachedProfile]]:
         """Each subscriber's cached profiles; any made with another model (or never)
         are built now."""

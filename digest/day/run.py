@@ -76,6 +76,13 @@ class DayReport:
     def failed(self) -> list[tuple[str, str]]:
         return self.written.failed
 
+    def explain(self) -> list[str]:
+        """Why digests were empty or short, one line per reason, most readers first:
+        what ``digest run`` prints after its counts, so that a quiet day is never
+        mistaken for a broken one (or the other way round)."""
+        notes = sorted(self.written.notes.items(), key=lambda item: (-item[1], item[0]))
+        return [f"{count} reader{'' if count == 1 else 's'} told: {text}" for text, count in notes]
+
     def figures(self) -> dict[str, Any]:
         """The run's counts and timings as plain data (``digest run --stats``)."""
         w = self.written
@@ -94,6 +101,7 @@ class DayReport:
             "feeds": w.feeds,
             "deferred": len(w.deferred),
             "failed": len(w.failed),
+            "notes": dict(w.notes),
             "seconds": dict(self.seconds),
             "worker_seconds": dict(w.seconds),
         }

@@ -127,6 +127,12 @@ class PaperStore(StoreBase):
             last_error=m["last_error"],
         )
 
+    def failed_sources(self) -> list[str]:
+        """Names of the sources whose last fetch failed."""
+        query = select(sources.c.name).where(sources.c.last_status == "error")
+        with self.engine.connect() as conn:
+            return [row[0] for row in conn.execute(query.order_by(sources.c.name))]
+
     def record_source(
         self,
         name: str,
