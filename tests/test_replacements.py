@@ -96,3 +96,12 @@ def test_replacements_can_go_to_everyone_or_no_one(legacy_day: Store, settings: 
     )
     got = picked(legacy_day, nobody)
     assert RESERVOIR not in got["fan@example.org"] and RESERVOIR not in got["other@example.org"]
+
+
+def test_the_why_of_a_real_day_varies_from_pick_to_pick(
+    legacy_day: Store, settings: Settings
+) -> None:
+    whys = list(picked(legacy_day, settings)["other@example.org"].values())
+    assert len(whys) >= 5
+    assert len(set(whys)) >= 4, whys
+    assert whys.count("similar to your interests") <= len(whys) // 4, whys

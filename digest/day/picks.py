@@ -27,6 +27,7 @@ from digest.models import DigestSection, Paper, ScoredPaper
 from digest.score import ProfileSet, Seeds, assign_sections, rank_batch
 from digest.store import Store
 from digest.store.papers import REPLACE
+from digest.why import profile_words, vary
 
 Replacements = Literal["followers", "all", "none"]
 
@@ -127,6 +128,7 @@ def rank(
     replaced = {p.id: i for i, p in enumerate(papers) if p.announce == REPLACE}
     hidden = replaced if replacements != "all" else {}
     by_owner: dict[K, list[tuple[str, list]]] = {key: [] for key in owners}  # type: ignore[type-arg]
+    words: dict[tuple[K, str], tuple[str, ...]] = {}
     for row, (key, cached) in enumerate(flat):
         seen = cached.referenced
         picks = [
@@ -134,9 +136,13 @@ def rank(
         ]
         if replaced and replacements != "none":
             picks[:0] = _new_versions(cached, papers, matrix, replaced)
+        words[key, cached.vector.name] = profile_words(cached.vector.keywords)
         by_owner[key].append((cached.vector.name, picks))
     return {
-        key: [DigestSection(name, tuple(picks)) for name, picks in assign_sections(ranked)]
+        key: [
+            DigestSection(name, tuple(vary(picks, words.get((key, name), ()))))
+            for name, picks in assign_sections(ranked)
+        ]
         for key, ranked in by_owner.items()
     }
 
