@@ -32,6 +32,10 @@ class Paper:
     version: int | None = None
     upvotes: int | None = None
     comment: str | None = None
+    announce: str | None = None
+    """How arXiv announced this version: ``new``, ``cross`` (a cross-list from another
+    category) or ``replace`` (a new version of an older paper); None when the source
+    does not say."""
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -188,6 +192,8 @@ class Digest:
     day: date
     sections: tuple[DigestSection, ...]
     links: Links
+    note: str = ""
+    """Why the digest is empty or short (see :mod:`digest.day.quiet`); usually empty."""
 
     @property
     def size(self) -> int:

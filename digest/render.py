@@ -12,6 +12,7 @@ renders and a ``%`` per pick and part, whatever the templates hold.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,10 +23,12 @@ from urllib.parse import quote
 from jinja2 import Environment, Template, TemplateError
 from markupsafe import Markup, escape
 
+from digest.cards import card
+from digest.latex import to_text
 from digest.models import Digest, Paper
 from digest.settings import Settings
 from digest.stencil import Markers, Stencil, check
-from digest.templating import cut_abstract, environment, short_authors
+from digest.templating import environment
 
 PERSONAL = ("index", "profile", "why", "score", "up", "down")
 PICKS = ("email/_pick.html", "email/_pick.txt")
@@ -108,12 +111,8 @@ class _Picks:
 
 
 def _context(paper: Paper) -> dict[str, Any]:
-    """What a pick template knows of its paper."""
-    return {
-        "paper": paper,
-        "abstract": cut_abstract(paper.abstract),
-        "authors": short_authors(paper.authors),
-    }
+    """What a pick template knows of its paper (see :func:`digest.cards.card`)."""
+    return card(paper)
 
 
 def _item_context(paper: Paper, day: date) -> dict[str, Any]:
@@ -136,6 +135,19 @@ def _verify(env: Environment) -> None:
         raise TemplateError(f"template '_feed_item.xml' must print {{{{ pick }}}}: {exc}") from exc
 
 
+def summarise(digest: Digest) -> str:
+    """One line for the top of the digest: ``12 papers: 8 for diffusion, 4 for theory``."""
+    sections = [s for s in digest.sections if s.papers]
+    count = digest.size
+    if not count:
+        return "No new papers for you this time"
+    papers = f"{count} paper{'' if count == 1 else 's'}"
+    if len(sections) == 1:
+        return f"{papers} for {sections[0].profile}"
+    parts = ", ".join(f"{len(s.papers)} for {s.profile}" for s in sections)
+    return f"{papers}: {parts}" if parts else papers
+
+
 class Renderer:
     """Renders digests and feeds for one run. It keeps each paper's rendered picks, so
     build one per run (or per request), not one per reader."""
@@ -151,6 +163,8 @@ class Renderer:
         self._html = self.env.get_template("email/digest_email.html")
         self._text = self.env.get_template("email/digest_email.txt")
         self._feed = self.env.get_template("feed.xml")
+        self._feed_note = self.env.get_template("_feed_note.xml")
+        self._notes: dict[tuple[date, str], bytes] = {}
         self._picks: dict[str, _Picks] = {}
         self._scores: dict[float, bytes] = {}
         self._days: dict[date, tuple[str, str]] = {}
@@ -192,6 +206,8 @@ class Renderer:
 
     def subject(self, digest: Digest) -> str:
         count = digest.size
+        if not count:
+            return f"No new papers for you ({self._day(digest.day)[1]})"
         names = ", ".join(s.profile for s in digest.sections if s.papers)
         plural = "" if count == 1 else "s"
         return f"{count} new paper{plural} for {names} ({self._day(digest.day)[1]})"
@@ -251,8 +267,13 @@ class Renderer:
             for k, s in enumerate(sections)
         ]
         subject = self.subject(digest)
+        summary = summarise(digest)
+        first = sections[0].papers[0].paper.title if sections else ""
         context = {
             "subject": subject,
+            "summary": summary,
+            "preheader": f"{summary}. First: {to_text(first)}" if first else summary,
+            "note": digest.note,
             "day_long": self._day(digest.day)[0],
             "count": digest.size,
             "profile_names": ", ".join(s.profile for s in sections),
@@ -278,6 +299,21 @@ class Renderer:
     def feed_items(self, digest: Digest) -> list[bytes]:
         """The digest's papers as feed ``<item>`` elements, as UTF-8 pieces to join."""
         return self._fill(digest, text=False, items=True)[2]
+
+    def note_item(self, day: date, note: str) -> bytes:
+        """A feed item that says why ``day``'s digest is empty or short: the same for
+        every reader it applies to, so rendered once per day and note."""
+        found = self._notes.get((day, note))
+        if found is None:
+            key = hashlib.sha1(note.encode()).hexdigest()[:12]
+            context = {
+                "note": note,
+                "date": day,
+                "guid": f"digest:{day.isoformat()}:note:{key}",
+                "link": self.settings.web.base_url,
+            }
+            found = self._notes[(day, note)] = self._feed_note.render(context).encode()
+        return found
 
     def feed(
         self,

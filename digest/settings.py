@@ -143,6 +143,12 @@ class DaySettings(BaseModel):
         description="How many days back a run still finishes digests left owed by a "
         "crash or a deferral.",
     )
+    replacements: Literal["followers", "all", "none"] = Field(
+        default="followers",
+        description="Who gets a new version of an older paper (arXiv's 'replace'): "
+        "'followers', the readers who named it as a seed or liked it; 'all', anyone it "
+        "matches, like a new paper; 'none', nobody.",
+    )
 
 
 class WebSettings(BaseModel):

@@ -66,6 +66,7 @@ papers = Table(
     Column("version", Integer),
     Column("upvotes", Integer),
     Column("comment", Text),
+    Column("announce", String(20)),
     Column("fingerprint", String(40), nullable=False, index=True),
     Column("batch_id", Integer, ForeignKey("batches.id"), nullable=False, index=True),
     Column("first_seen", DateTime, nullable=False),

@@ -28,6 +28,7 @@ from jinja2 import (
 )
 from premailer import Premailer
 
+from digest.latex import to_text
 from digest.resources import shipped
 from digest.settings import Settings
 
@@ -111,6 +112,7 @@ def _environment(templates_dir: Path | None) -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["rfc822"] = rfc822
+    env.filters["tex"] = to_text
     env.globals.update(cut=cut_abstract, short_authors=short_authors)
     return env
 

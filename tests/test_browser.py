@@ -148,3 +148,37 @@ def test_subscribe_confirm_edit_preview_and_unsubscribe_in_a_real_browser(
         assert problems == [], problems
         assert len(smtp_server.messages) == 1, "nothing but the confirmation was mailed"
         browser.close()
+
+
+def _luminance(css_color: str) -> float:
+    red, green, blue = (int(v) for v in re.findall(r"\d+", css_color)[:3])
+    return (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
+
+
+def test_the_pages_follow_the_readers_dark_mode_like_the_email(server: Running) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        seen = {}
+        for scheme in ("light", "dark"):
+            page = browser.new_context(color_scheme=scheme).new_page()
+            page.goto(server.url + "/")
+            seen[scheme] = page.evaluate(
+                """() => [document.body, document.querySelector('input[type=email]'),
+                          document.querySelector('a')].map(e => {
+                    const s = getComputedStyle(e); return [s.backgroundColor, s.color]; })"""
+            )
+            if scheme == "dark":
+                OUTPUT.mkdir(exist_ok=True)
+                page.screenshot(path=str(OUTPUT / "subscribe-dark.png"), full_page=True)
+        browser.close()
+    (body_bg, body_ink), (field_bg, field_ink), (_, link) = seen["dark"]
+    assert _luminance(body_bg) < 0.15 and _luminance(body_ink) > 0.8
+    assert _luminance(field_bg) < 0.15 and _luminance(field_ink) > 0.8
+    assert _luminance(link) > 0.5
+    (body_bg, body_ink), *_ = seen["light"]
+    assert _luminance(body_bg) > 0.9 and _luminance(body_ink) < 0.2

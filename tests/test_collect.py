@@ -71,6 +71,17 @@ def test_an_html_page_is_not_a_feed_and_changes_nothing(
     assert store.papers() == before
 
 
+def test_a_plain_text_error_page_is_not_papers_and_changes_nothing(
+    store: Store, feed_server: FeedServer
+) -> None:
+    page = b"Service temporarily unavailable\nPlease try again later.\n"
+    url = feed_server.serve("/papers", Route(page, content_type="text/plain"))
+    report = collect(store, [HttpSource("hf", url, FAST)], now=NOW)
+    (failed,) = report.failed
+    assert "not a recognised format" in (failed.error or "")
+    assert store.papers() == []
+
+
 def test_a_missing_file_is_reported_by_name(store: Store, tmp_path: Path) -> None:
     report = collect(store, [FileSource("local", str(tmp_path / "nope.jsonl"))], now=NOW)
     assert report.failed[0].error == f"file not found: {tmp_path / 'nope.jsonl'}"

@@ -12,6 +12,7 @@ import pytest
 
 from digest.day.feeds import feed_xml, stored_feed
 from digest.day.plan import find_due, plan_day
+from digest.day.quiet import NOTHING_COLLECTED
 from digest.day.run import DayReport, run_day
 from digest.day.shard import link_maker, open_store
 from digest.day.sources import collect_sources
@@ -283,7 +284,7 @@ def test_papers_come_once_the_next_day_only_new_ones(
     assert len(second) == 4 and picked and not picked & first
 
 
-def test_an_empty_day_sends_no_email_and_leaves_the_feed_alone(
+def test_an_empty_day_sends_no_email_and_tells_the_feed_why(
     day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
 ) -> None:
     run(day_store, smtp_settings)
@@ -292,7 +293,11 @@ def test_an_empty_day_sends_no_email_and_leaves_the_feed_alone(
     report = run(day_store, smtp_settings, now=NOW + timedelta(days=1))
     assert report.due == 4 and report.empty == 4 and report.sent == 0
     assert len(smtp_server.messages) == 4
-    assert {p: p.read_bytes() for p in (smtp_settings.data_dir / "feeds").rglob("*.xml")} == feeds
+    after = {p: p.read_bytes() for p in (smtp_settings.data_dir / "feeds").rglob("*.xml")}
+    assert {p: after[p] for p in feeds} == feeds, "earlier digests are never rewritten"
+    notes = [body for p, body in after.items() if p not in feeds]
+    assert len(notes) == 4
+    assert all(b.count(b"<item>") == 1 and NOTHING_COLLECTED.encode() in b for b in notes)
 
 
 def test_rss_only_readers_get_a_feed_and_no_email(

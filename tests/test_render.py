@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -55,6 +56,10 @@ def real_papers() -> list[Paper]:
 
 def digest_of(papers: list[Paper], per_section: int = 3) -> Digest:
     first, second = papers[:per_section], papers[per_section : 2 * per_section]
+    if per_section > 1:
+        # one new version of an older paper, and one paper also on Hugging Face
+        first = [first[0], replace(first[1], announce="replace", version=3), *first[2:]]
+        second = [replace(second[0], upvotes=12, announce="new"), *second[1:]]
     return Digest(
         email="ada@example.org",
         day=DAY,
@@ -210,3 +215,84 @@ def test_abstracts_are_cut_at_a_sentence_and_authors_shortened() -> None:
     assert cut_abstract("word " * 200, limit=50).endswith("\u2026")
     assert short_authors(["A", "B", "C"]) == "A, B, C"
     assert short_authors([str(i) for i in range(9)]) == "0, 1, 2 et al. (9 authors)"
+
+
+def test_latex_reads_as_unicode_in_the_email_text_and_feed(settings: Settings) -> None:
+    paper = Paper(
+        id="2611.00002",
+        title=r"$\beta$-Stars: \emph{Fast} Search in $O(\log n)$",
+        abstract=r"We reach $99.5\pm0.1$\% recall with \textbf{no} index.",
+        url="https://arxiv.org/abs/2611.00002",
+    )
+    digest = Digest(
+        "ada@example.org",
+        DAY,
+        (DigestSection("search", (ScoredPaper(paper, 1.0, "x", "search"),)),),
+        LINKS,
+    )
+    renderer = Renderer(settings)
+    email = renderer.email(digest)
+    xml = renderer.feed(
+        email="ada@example.org",
+        self_url=LINKS.feed,
+        link=LINKS.manage,
+        items=[renderer.feed_items(digest)],
+        updated=None,
+    )
+    entry = feedparser.parse(xml).entries[0]
+    for shown in (email.html, email.text, entry.title, entry.description):
+        assert "β-Stars: Fast Search in O(log n)" in shown or "99.5±0.1% recall" in shown
+        assert "\\emph" not in shown and "$" not in shown
+    assert entry.title == "β-Stars: Fast Search in O(log n)"
+    assert "99.5±0.1% recall with no index." in email.text
+
+
+def test_each_paper_links_its_abstract_pdf_and_hugging_face_page_and_says_how_it_was_announced(
+    settings: Settings, real_papers: list[Paper]
+) -> None:
+    digest = digest_of(real_papers)
+    replaced = digest.sections[0].papers[1].paper
+    on_hf = digest.sections[1].papers[0].paper
+    email = Renderer(settings).email(digest)
+    for part in (email.html, email.text):
+        assert f"https://arxiv.org/pdf/{replaced.id}" in part
+        assert f"https://huggingface.co/papers/{on_hf.id}" in part
+        assert "12 upvotes on Hugging Face" in part
+        assert "New version (v3)" in part
+        assert part.count("huggingface.co/papers/") == 1  # only where it is known
+    assert ">PDF</a>" in email.html and ">Hugging Face</a>" in email.html
+    assert f"Abstract: https://arxiv.org/abs/{replaced.id}" in email.text
+
+
+def test_a_summary_line_and_preheader_open_the_email(
+    settings: Settings, real_papers: list[Paper]
+) -> None:
+    digest = digest_of(real_papers)
+    email = Renderer(settings).email(digest)
+    summary = "6 papers: 3 for language models, 3 for vision"
+    assert email.text.splitlines()[1] == summary
+    body = email.html[email.html.index("<body") :]
+    preheader = re.search(r'<div class="preheader" style="display:none[^"]*">([^<]*)</div>', body)
+    assert preheader is not None and body.index(preheader.group(0)) < body.index("<table")
+    first = digest.sections[0].papers[0].paper.title
+    assert preheader.group(1) == f"{summary}. First: {first}"
+    one = Digest(digest.email, DAY, digest.sections[:1], LINKS)
+    assert Renderer(settings).email(one).text.splitlines()[1] == "3 papers for language models"
+
+
+def test_feed_items_name_their_authors_as_dc_creators(
+    settings: Settings, real_papers: list[Paper]
+) -> None:
+    renderer = Renderer(settings)
+    digest = digest_of(real_papers)
+    xml = renderer.feed(
+        email="ada@example.org",
+        self_url=LINKS.feed,
+        link=LINKS.manage,
+        items=[renderer.feed_items(digest)],
+        updated=None,
+    )
+    entry = feedparser.parse(xml).entries[0]
+    paper = digest.sections[0].papers[0].paper
+    assert [a["name"] for a in entry.authors] == list(paper.authors)
+    assert [t.term for t in entry.tags] == list(paper.categories)

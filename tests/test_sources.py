@@ -171,6 +171,44 @@ def test_hf_pages_skip_headers_and_the_glued_subscribe() -> None:
     assert any("Neural Circuit Architectural Priors" in p.title for p in b if p.id in shared)
 
 
+MARKDOWN = b"""# digest
+
+A self-hosted, personalised daily digest of new research papers.
+
+## Quick start
+
+On a fresh machine with Python 3.11:
+
+```sh
+python3 -m pip install . && digest demo
+```
+"""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        MARKDOWN,
+        b"Service temporarily unavailable\nPlease try again in a few minutes.\n",
+        # a header alone does not make a page: the lines after it must alternate
+        b"Daily Papers\nMar 11\nLoading...\nSomething went wrong.\n",
+    ],
+    ids=["markdown", "unavailable", "header-only"],
+)
+def test_text_that_is_not_a_daily_papers_page_is_refused(text: bytes) -> None:
+    result = parse(text, source="page.txt")
+    assert result.papers == []
+    assert (result.error or "").startswith("not a recognised format")
+    assert parse(text, source="page.txt", format="hf-page").error == result.error
+
+
+def test_page_text_without_the_header_needs_several_title_abstract_pairs() -> None:
+    lines = (FIXTURES / "hf-pages/page-a.txt").read_text().splitlines()
+    body = [line for line in lines if line.strip()][7:]
+    assert len(parse("\n".join(body[:6]).encode(), source="p").papers) == 3
+    assert parse("\n".join(body[:4]).encode(), source="p").error is not None
+
+
 def test_jsonl_batches_with_repr_strings_and_none_comments() -> None:
     for name in (
         "batches/2026-06-29.jsonl",

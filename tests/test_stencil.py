@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from jinja2 import DictLoader, Environment, TemplateError
 
+from digest.cards import card
 from digest.models import Digest, DigestSection, Links, Paper, ScoredPaper
 from digest.render import PERSONAL, Renderer
 from digest.settings import Settings
@@ -61,9 +62,7 @@ def test_the_fast_email_matches_a_plain_jinja_render_of_the_pick(settings: Setti
     renderer = Renderer(settings)
     rendered = renderer.render(digest("keywords: a % b · like “x”"))
     pick = renderer.env.get_template("email/_pick.html").render(
-        paper=PAPER,
-        abstract=PAPER.abstract,
-        authors="Zoë %d",
+        **card(PAPER),
         index="1",
         profile="stars & <dust>",
         why="keywords: a % b · like “x”",

@@ -3,13 +3,15 @@
 Readers are grouped by the batch range their papers come from; each group is one
 vectorised pass of their cached profile vectors over that range's stored embeddings.
 A paper goes once to a reader (in the profile that scored it best), and never a paper
-the reader named as a seed or gave feedback on.
+the reader named as a seed or gave feedback on. A new version of an older paper (arXiv's
+``replace``) goes, by default, only to the readers who follow it (a seed or a like),
+whatever it scores: to anyone else it is not news.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import numpy as np
 
@@ -21,9 +23,13 @@ from digest.day.vectors import (
     gather,
     paper_matrix,
 )
-from digest.models import DigestSection, Paper
+from digest.models import DigestSection, Paper, ScoredPaper
 from digest.score import ProfileSet, Seeds, assign_sections, rank_batch
 from digest.store import Store
+from digest.store.papers import REPLACE
+from digest.why import profile_words, vary
+
+Replacements = Literal["followers", "all", "none"]
 
 K = TypeVar("K", bound=Hashable)
 
@@ -32,9 +38,12 @@ class Picker:
     """Scores readers for one process; keeps each batch range's papers and
     embeddings, which every shard of a day shares."""
 
-    def __init__(self, store: Store, models: Models | None = None) -> None:
+    def __init__(
+        self, store: Store, models: Models | None = None, replacements: Replacements = "followers"
+    ) -> None:
         self.store = store
         self.models = models or Models(store)
+        self.replacements: Replacements = replacements
         self._ranges: dict[tuple[str, int | None, int], tuple[list[Paper], np.ndarray]] = {}
 
     def papers(self, version: str, after: int | None, upto: int) -> tuple[list[Paper], np.ndarray]:
@@ -54,6 +63,14 @@ class Picker:
                 self._ranges.clear()
             found = self._ranges[key] = (papers, matrix)
         return found
+
+    def collected(self, version: str | None, after: int | None, upto: int) -> int:
+        """How many papers were first seen in batches ``(after, upto]``."""
+        if after is not None and after >= upto:
+            return 0
+        if version is None:
+            return len(self.store.papers_since(after, upto))
+        return len(self.papers(version, after, upto)[0])
 
     def cached(self, version: str, subscriber_ids: Sequence[int]) -> dict[int, list[CachedProfile]]:
         """Each subscriber's cached profiles; any made with another model (or never)
@@ -90,7 +107,7 @@ class Picker:
             papers, matrix = self.papers(version, after, upto)
             owners = {key: profiles.get(sid, []) for key, sid in members}
             vectors_seeds = gather(self.store, version, [c for cs in owners.values() for c in cs])
-            out.update(rank(papers, matrix, owners, *vectors_seeds))
+            out.update(rank(papers, matrix, owners, *vectors_seeds, self.replacements))
         return out
 
 
@@ -100,6 +117,7 @@ def rank(
     owners: Mapping[K, Sequence[CachedProfile]],
     vectors: Sequence[object],
     seeds: Seeds,
+    replacements: Replacements = "followers",
 ) -> dict[K, list[DigestSection]]:
     """``owners``' sections for ``papers``; ``vectors`` are the owners' profile vectors
     in order, as :func:`~digest.day.vectors.gather` returns them."""
@@ -107,12 +125,37 @@ def rank(
     if not flat or not papers:
         return {key: [] for key in owners}
     ranking = rank_batch(ProfileSet.build(vectors), papers, matrix, seeds=seeds)  # type: ignore[arg-type]
+    replaced = {p.id: i for i, p in enumerate(papers) if p.announce == REPLACE}
+    hidden = replaced if replacements != "all" else {}
     by_owner: dict[K, list[tuple[str, list]]] = {key: [] for key in owners}  # type: ignore[type-arg]
+    words: dict[tuple[K, str], tuple[str, ...]] = {}
     for row, (key, cached) in enumerate(flat):
         seen = cached.referenced
-        picks = [sp for sp in ranking.picks(row) if sp.paper.id not in seen]
+        picks = [
+            sp for sp in ranking.picks(row) if sp.paper.id not in seen and sp.paper.id not in hidden
+        ]
+        if replaced and replacements != "none":
+            picks[:0] = _new_versions(cached, papers, matrix, replaced)
+        words[key, cached.vector.name] = profile_words(cached.vector.keywords)
         by_owner[key].append((cached.vector.name, picks))
     return {
-        key: [DigestSection(name, tuple(picks)) for name, picks in assign_sections(ranked)]
+        key: [
+            DigestSection(name, tuple(vary(picks, words.get((key, name), ()))))
+            for name, picks in assign_sections(ranked)
+        ]
         for key, ranked in by_owner.items()
     }
+
+
+def _new_versions(
+    cached: CachedProfile, papers: Sequence[Paper], matrix: np.ndarray, replaced: dict[str, int]
+) -> list[ScoredPaper]:
+    """The new versions of papers this profile follows, first in its section."""
+    found = []
+    for paper_id in sorted(cached.follows.intersection(replaced)):
+        paper = papers[replaced[paper_id]]
+        score = float(cached.vector.text @ matrix[replaced[paper_id]])
+        version = f" (v{paper.version})" if paper.version else ""
+        why = f"a new version{version} of a paper you liked or named as a seed"
+        found.append(ScoredPaper(paper, round(score, 4), why, cached.vector.name))
+    return found

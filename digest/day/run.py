@@ -77,6 +77,13 @@ class DayReport:
     def failed(self) -> list[tuple[str, str]]:
         return self.written.failed
 
+    def explain(self) -> list[str]:
+        """Why digests were empty or short, one line per reason, most readers first:
+        what ``digest run`` prints after its counts, so that a quiet day is never
+        mistaken for a broken one (or the other way round)."""
+        notes = sorted(self.written.notes.items(), key=lambda item: (-item[1], item[0]))
+        return [f"{count} reader{'' if count == 1 else 's'} told: {text}" for text, count in notes]
+
     def figures(self) -> dict[str, Any]:
         """The run's counts and timings as plain data (``digest run --stats``)."""
         w = self.written
@@ -95,6 +102,7 @@ class DayReport:
             "feeds": w.feeds,
             "deferred": len(w.deferred),
             "failed": len(w.failed),
+            "notes": dict(w.notes),
             "seconds": dict(self.seconds),
             "worker_seconds": dict(w.seconds),
         }
@@ -189,7 +197,7 @@ def _previews(
         return {}
     links = link_maker(settings)
     subs = store.subscribers_by_id(d.subscriber_id for d in due)
-    picked = Picker(store, models).for_readers(
+    picked = Picker(store, models, settings.day.replacements).for_readers(
         current[0], [(d.subscriber_id, d.subscriber_id, d.after_batch_id, d.batch_id) for d in due]
     )
     return {

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from digest.day import quiet
 from digest.day.feeds import FeedWriter
 from digest.day.picks import Picker
 from digest.day.plan import ShardSpec, owner_alive, this_owner
@@ -67,6 +68,8 @@ class ShardReport:
     deferred: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, int] = field(default_factory=dict)
+    """Why digests were empty or short: each note and how many readers got it."""
 
     def merge(self, other: ShardReport) -> None:
         for name in ("shards", "claimed", "sent", "empty", "feed_only", "cancelled", "feeds"):
@@ -75,6 +78,8 @@ class ShardReport:
         self.failed += other.failed
         for stage, seconds in other.seconds.items():
             self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+        for text, count in other.notes.items():
+            self.notes[text] = self.notes.get(text, 0) + count
 
 
 class _Clock:
@@ -114,7 +119,7 @@ class Worker:
         self.now = now
         self.links = link_maker(settings)
         self.store = open_store(settings)
-        self.picker = Picker(self.store, Models(self.store))
+        self.picker = Picker(self.store, Models(self.store), settings.day.replacements)
         self.renderer = Renderer(settings)
         self.feeds = FeedWriter(settings, self.links)
         self.letterhead = Letterhead(settings.mail, date=now.replace(tzinfo=UTC))
@@ -164,6 +169,7 @@ class Worker:
                 version,
                 [(r.id, s.id, r.after_batch_id, r.batch_id or 0) for r, s in live],
             )
+        failed_sources = self.store.failed_sources()
         clock.lap("score")
         retry: list[_Retry] = []
         for row, sub in live:
@@ -171,7 +177,12 @@ class Worker:
             items = tuple(
                 Item(s.profile, sp.paper.id, sp.score, sp.why) for s in sections for sp in s.papers
             )
-            outcome = self._one(row, sub, sections, items, report, clock)
+            note = ""
+            if not items or failed_sources:
+                collected = self.picker.collected(version, row.after_batch_id, row.batch_id or 0)
+                note = quiet.note(picked=len(items), collected=collected, failed=failed_sources)
+                report.notes[note] = report.notes.get(note, 0) + 1
+            outcome = self._one(row, sub, sections, items, note, report, clock)
             if isinstance(outcome, _Retry):
                 retry.append(outcome)
             else:
@@ -194,14 +205,18 @@ class Worker:
         sub: Subscriber,
         sections: tuple[DigestSection, ...],
         items: tuple[Item, ...],
+        note: str,
         report: ShardReport,
         clock: _Clock,
     ) -> Finished | _Retry:
+        rss = "rss" in sub.channels
         if not items and not self.settings.mail.send_empty:
             report.empty += 1
+            if rss:  # a feed says why it has nothing new, like an email would
+                self.feeds.add(sub, row.day, [self.renderer.note_item(row.day, note)])
+                report.feeds += 1
             return Finished(row.id, EMPTY)
-        digest = Digest(sub.email, row.day, sections, self.links.links(sub.id, row.id))
-        rss = "rss" in sub.channels
+        digest = Digest(sub.email, row.day, sections, self.links.links(sub.id, row.id), note)
         email = "email" in sub.channels
         if email:
             rendered = self.renderer.render(digest, items=rss)
@@ -209,7 +224,9 @@ class Worker:
         else:
             fresh = self.renderer.feed_items(digest) if rss else None
         clock.lap("render")
-        if fresh is not None and items:
+        if fresh is not None and (items or note):
+            if note:
+                fresh = [self.renderer.note_item(row.day, note), *fresh]
             self.feeds.add(sub, row.day, fresh)
             report.feeds += 1
             clock.lap("feeds")

@@ -34,11 +34,12 @@ _BUILD_CHUNK = 50_000  # seeds shared by profiles of one chunk are embedded once
 class CachedProfile:
     """One profile as the day scores it: its vector (``seed_rows`` index
     ``seed_keys``, embeddings in the store) and the papers it names, which it is
-    never sent."""
+    never sent, except for a new version of one it ``follows`` (a seed or a like)."""
 
     vector: ProfileVector
     seed_keys: tuple[str, ...]
     referenced: frozenset[str]
+    follows: frozenset[str] = frozenset()
 
     def to_bytes(self) -> bytes:
         return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
@@ -49,7 +50,13 @@ class CachedProfile:
             found = pickle.loads(data)
         except Exception:  # an older layout: rebuilt like a missing one
             return None
-        return found if isinstance(found, CachedProfile) else None
+        if not isinstance(found, CachedProfile):
+            return None
+        try:
+            found.follows  # noqa: B018  (absent from a layout that predates it)
+        except AttributeError:
+            return None
+        return found
 
 
 class Models:
@@ -176,6 +183,7 @@ def cache_profiles(
                 replace(vector, seed_rows=local),
                 tuple(keys[r] for r in rows),
                 frozenset(names([profile])),
+                frozenset(followed(profile)),
             )
         )
     embedded = {
@@ -244,6 +252,11 @@ def names(profiles: Iterable[Profile]) -> set[str]:
         ids.update(p.liked)
         ids.update(p.disliked)
     return ids
+
+
+def followed(profile: Profile) -> set[str]:
+    """Paper ids whose new versions the profile's reader wants: seeds and likes."""
+    return {s.id for s in profile.seed_papers if s.id} | set(profile.liked)
 
 
 def known_papers(store: Store, ids: Iterable[str]) -> dict[str, Paper]:

@@ -2,8 +2,8 @@
 
 * current arXiv RSS: ``arxiv:announce_type``, comma-separated ``dc:creator``, and a
   description ``arXiv:ID Announce Type: new \\nAbstract: …``;
-* legacy arXiv RSS: titles ``Title. (arXiv:ID [cat]) UPDATED``, HTML author links, no
-  per-item date (the channel's ``dc:date`` is used);
+* legacy arXiv RSS: titles ``Title. (arXiv:ID [cat] UPDATED)`` (or ``CROSS LISTED``),
+  HTML author links, no per-item date (the channel's ``dc:date`` is used);
 * arXiv API Atom: an entry titled ``Error`` whose id is under ``/api/errors`` is the
   API reporting a bad query, not a paper.
 
@@ -33,6 +33,18 @@ _LEGACY_TITLE = re.compile(
 )
 _ANNOUNCE = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*\S+\s*(?:Abstract:\s*)?", re.DOTALL)
 _HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S)
+
+
+_LEGACY_FLAGS = {"UPDATED": "replace", "CROSS LISTED": "cross"}
+
+
+def _announce(value: str | None) -> str | None:
+    """arXiv's announce type as one of new, cross, replace (``replace-cross`` is a new
+    version too: what matters to a reader is that the paper is not new)."""
+    kind = (value or "").strip().lower()
+    if kind.startswith("replace"):
+        return "replace"
+    return kind if kind in ("new", "cross") else None
 
 
 def _date(raw: str | None, parsed: struct_time | None) -> date | None:
@@ -110,8 +122,10 @@ def _entry_paper(entry: Any, source: str, channel_day: date | None) -> Paper | N
         abstract = entry["content"][0].get("value", "")
     arxiv = _best_arxiv(entry.get("id"), link, entry.get("summary"))
     categories = _categories(entry)
+    announce = _announce(entry.get("arxiv_announce_type"))
     legacy = _LEGACY_TITLE.match(title)
     if legacy:
+        announce = _LEGACY_FLAGS.get(" ".join(legacy.group("flag").split()), "new")
         title = legacy.group("title").strip()
         arxiv = parse_arxiv_id(
             legacy.group("id") + (f"v{legacy.group('v')}" if legacy.group("v") else "")
@@ -136,6 +150,7 @@ def _entry_paper(entry: Any, source: str, channel_day: date | None) -> Paper | N
         doi=doi,
         version=version,
         comment=plain(entry.get("arxiv_comment")) or None,
+        announce=announce,
     )
 
 

@@ -69,6 +69,27 @@ def parse_hf_api(data: bytes, *, source: str) -> ParseResult:
     return result
 
 
+_BRAND = re.compile(r"^(?:daily papers|get trending papers in your email inbox)", re.IGNORECASE)
+_TITLE_MAX = 300
+_ABSTRACT_MIN = 200
+_PAIRS_WITHOUT_HEADER = 3
+
+
+def _looks_like_page(header: list[str], body: list[str]) -> bool:
+    """The page's own header, or enough lines alternating between a short title and a
+    long abstract: any other text (a README, a "Service unavailable" page) would
+    otherwise become papers with empty links."""
+    pairs = list(zip(body[::2], body[1::2], strict=False))
+    if not pairs:
+        return False
+    well_formed = all(
+        len(title) <= _TITLE_MAX and len(abstract) >= _ABSTRACT_MIN and len(abstract) > len(title)
+        for title, abstract in pairs
+    )
+    branded = any(_BRAND.match(line) for line in header)
+    return well_formed and (branded or len(pairs) >= _PAIRS_WITHOUT_HEADER)
+
+
 def parse_hf_page(data: bytes, *, source: str) -> ParseResult:
     """Header lines, then title and abstract alternating, one per line."""
     lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines()]
@@ -79,6 +100,11 @@ def parse_hf_page(data: bytes, *, source: str) -> ParseResult:
     body = lines[start:]
     if body and body[0].startswith("Subscribe") and len(body[0]) > len("Subscribe"):
         body[0] = body[0].removeprefix("Subscribe")
+    if not _looks_like_page(lines[:start], body[: len(body) - len(body) % 2]):
+        return ParseResult(
+            error="not a recognised format: plain text, but not a Hugging Face Daily Papers "
+            "page (its header, then title and abstract lines alternating)"
+        )
     result = ParseResult()
     if len(body) % 2:
         result.warnings.append(f"last title has no abstract: {body[-1][:60]!r}")

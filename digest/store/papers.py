@@ -16,6 +16,7 @@ from digest.store.base import StoreBase
 from digest.tables import batches, papers, sources
 
 WEAK_ID_PREFIXES = ("title:", "doi:", "http:", "https:")
+NEW, CROSS, REPLACE = "new", "cross", "replace"
 _CHUNK = 500
 
 
@@ -52,6 +53,7 @@ def _paper_from_row(row: Row[Any]) -> Paper:
         version=m["version"],
         upvotes=m["upvotes"],
         comment=m["comment"],
+        announce=m["announce"],
     )
 
 
@@ -69,6 +71,7 @@ def _paper_values(paper: Paper) -> dict[str, Any]:
         "version": paper.version,
         "upvotes": paper.upvotes,
         "comment": paper.comment,
+        "announce": paper.announce,
         "fingerprint": title_fingerprint(paper.title),
     }
 
@@ -123,6 +126,12 @@ class PaperStore(StoreBase):
             last_status=m["last_status"],
             last_error=m["last_error"],
         )
+
+    def failed_sources(self) -> list[str]:
+        """Names of the sources whose last fetch failed."""
+        query = select(sources.c.name).where(sources.c.last_status == "error")
+        with self.engine.connect() as conn:
+            return [row[0] for row in conn.execute(query.order_by(sources.c.name))]
 
     def record_source(
         self,
@@ -204,6 +213,10 @@ class PaperStore(StoreBase):
                         pk, old = match
                         changes = _changes(old, paper)
                         _keep_id_unique(conn, changes, pk)
+                        if paper.announce == REPLACE and "version" in changes:
+                            # a new version of a stored paper joins this batch, so
+                            # that the readers who follow the paper hear of it
+                            changes["batch_id"] = batch_id
                         if changes:
                             changes["updated_at"] = now
                             conn.execute(update(papers).where(papers.c.pk == pk).values(changes))
