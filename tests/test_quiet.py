@@ -8,7 +8,10 @@ from pathlib import Path
 
 import feedparser
 import pytest
+import time_machine
+from click.testing import CliRunner
 
+from digest.cli import main
 from digest.day.feeds import stored_feed
 from digest.day.quiet import NOTHING_COLLECTED, note
 from digest.day.run import DayReport, run_day
@@ -16,10 +19,10 @@ from digest.day.shard import link_maker, open_store
 from digest.day.sources import collect_sources
 from digest.models import Keyword, Profile
 from digest.render import Renderer
+from digest.score.textmodel import TextModel
 from digest.settings import Settings, SourceSettings, load_settings
 from digest.sources.formats import parse
 from digest.store import Store
-from digest.textmodel import TextModel
 from tests.conftest import FIXTURES, NOW
 from tests.smtp_server import SmtpServer
 
@@ -129,3 +132,22 @@ def test_a_failed_source_is_named_even_on_a_day_with_papers(
     assert any(line.endswith(warning) for line in report.explain())
     first = feed_entries(quiet_store, quiet_settings, "ada@example.org")[0]
     assert first.description == warning
+
+
+def test_digest_run_prints_why_digests_were_empty(
+    quiet_store: Store, quiet_settings: Settings, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "digest.toml"
+    config.write_text(
+        f'data_dir = "{quiet_settings.data_dir}"\nsecret_key = "test-secret-{"x" * 20}"\n'
+        '[mail]\nmailer = "smtp"\nfrom_address = "digest@example.org"\nsend_empty = true\n'
+        f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "plain"\n',
+        encoding="utf-8",
+    )
+    with time_machine.travel(NOW, tick=False):
+        result = CliRunner().invoke(
+            main, ["run", "--no-collect", "--workers", "1", "--config", str(config)]
+        )
+    assert result.exit_code == 0, result.output
+    collected = quiet_store.count_papers()
+    assert f"2 readers told: None of the {collected} new papers scored above" in result.output

@@ -10,10 +10,10 @@ import pytest
 
 from digest.day.run import run_day
 from digest.models import Keyword, Paper, Profile
+from digest.score.textmodel import TextModel
 from digest.settings import Settings
 from digest.sources.formats import parse
 from digest.store import Store
-from digest.textmodel import TextModel
 from tests.conftest import FIXTURES, NOW
 
 LEGACY = FIXTURES / "feeds/arxiv-rss/legacy_export_rss_rdf_cs_2018-08-30.rdf"

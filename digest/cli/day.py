@@ -48,6 +48,8 @@ def print_day(
         f"due: {report.due} · sent: {w.sent} · empty: {w.empty} · rss only: {w.feed_only} · "
         f"deferred: {len(w.deferred)} · failed: {len(w.failed)} · feeds written: {w.feeds}"
     )
+    for line in report.explain():
+        click.echo(line)
     if mail_to is not None:
         click.echo(f"mail: {mail_to}")
     for email, row, items in got or []:

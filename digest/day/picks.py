@@ -25,9 +25,9 @@ from digest.day.vectors import (
 )
 from digest.models import DigestSection, Paper, ScoredPaper
 from digest.score import ProfileSet, Seeds, assign_sections, rank_batch
+from digest.score.vary import profile_words, vary
 from digest.store import Store
 from digest.store.papers import REPLACE
-from digest.why import profile_words, vary
 
 Replacements = Literal["followers", "all", "none"]
 

@@ -14,6 +14,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 from starlette.responses import HTMLResponse
 
 from digest.day.shard import MissingSecret
+from digest.latex import to_text
 from digest.links import LinkMaker
 from digest.models import Subscriber
 from digest.resources import shipped
@@ -50,13 +51,15 @@ def template_env(settings: Settings) -> Environment:
     autoescaped; only the plain-text mail templates (``.txt``) are not."""
     folders: list[Path] = [p for p in (settings.templates_dir,) if p is not None]
     folders.append(shipped("templates"))
-    return Environment(
+    env = Environment(
         loader=ChoiceLoader([FileSystemLoader(str(f)) for f in folders]),
         autoescape=lambda name: name is None or not name.endswith(".txt"),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["tex"] = to_text
+    return env
 
 
 def secret_of(settings: Settings) -> str:

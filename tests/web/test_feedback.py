@@ -166,3 +166,27 @@ def test_feedback_links_expire(
         page = client.get(url)
         assert page.status_code == 404 and "This link has expired" in page.text
     assert papers.profiles(sid)[0].liked == []
+
+
+def test_pages_show_latex_in_titles_as_text(settings: Settings) -> None:
+    from digest.models import Paper
+    from digest.web.core import template_env
+
+    paper = Paper(id="2401.00001", title=r"$\beta$-Stars and $O(\log n)$ bounds", abstract="")
+    html = (
+        template_env(settings)
+        .get_template("web/feedback.html")
+        .render(
+            vote="up",
+            profile="p",
+            paper_id=paper.id,
+            paper=paper,
+            manage_path="/m/x",
+            csrf="c",
+            nonce="n",
+            site_name="digest",
+            title="Feedback",
+        )
+    )
+    assert "β-Stars and O(log n) bounds" in html
+    assert "$" not in html

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from digest.models import Paper, ScoredPaper
-from digest.why import vary
+from digest.score.vary import vary
 
 
 def pick(title: str, why: str) -> ScoredPaper:
