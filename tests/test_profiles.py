@@ -109,6 +109,7 @@ def test_import_cuts_an_overlong_seed_abstract_with_a_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings
 ) -> None:
     monkeypatch.setenv("DIGEST_DATA_DIR", str(settings.data_dir))
+    settings.data_dir.mkdir(parents=True)
     pasted = "We present diffusion models. " + "junk " * 5000
     toml = tmp_path / "ada.toml"
     toml.write_text(

@@ -274,8 +274,9 @@ def serve_command(settings: Settings, host: str, port: int) -> None:
     from digest.web import serve
 
     need_data(settings)
-    click.echo(describe(settings))
     try:
+        link_maker(settings)  # refuse to start without a usable secret, before saying more
+        click.echo(describe(settings))
         serve(settings, host, port, config_file=config_file())
     except MissingSecret as exc:
         raise ConfigProblem(str(exc)) from exc

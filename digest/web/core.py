@@ -6,20 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
 from starlette.responses import HTMLResponse
 
 from digest.day.shard import MissingSecret
-from digest.latex import to_text
 from digest.links import LinkMaker
 from digest.models import Subscriber
-from digest.resources import shipped
 from digest.settings import Settings
 from digest.store import Store
+from digest.templating import environment
 from digest.tokens import PURPOSES, BadToken, Purpose, Tokens
 from digest.web.security import CSRF_COOKIE, CSRF_FIELD, Csrf
 
@@ -47,19 +45,10 @@ def utcnow() -> datetime:
 
 
 def template_env(settings: Settings) -> Environment:
-    """The operator's ``templates_dir`` first, then the shipped templates. HTML is
-    autoescaped; only the plain-text mail templates (``.txt``) are not."""
-    folders: list[Path] = [p for p in (settings.templates_dir,) if p is not None]
-    folders.append(shipped("templates"))
-    env = Environment(
-        loader=ChoiceLoader([FileSystemLoader(str(f)) for f in folders]),
-        autoescape=lambda name: name is None or not name.endswith(".txt"),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["tex"] = to_text
-    return env
+    """The one Jinja environment of emails, feeds and pages (see
+    :func:`digest.templating.environment`): the operator's templates first, HTML
+    autoescaped, plain-text mail not."""
+    return environment(settings)
 
 
 def secret_of(settings: Settings) -> str:
