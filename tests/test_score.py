@@ -187,3 +187,22 @@ def test_stored_paper_embeddings_are_used_instead_of_embedding_again(
 def test_a_fit_gives_the_embeddings_embed_would(papers: list[Paper]) -> None:
     model, vectors = TextModel.fit_embed(papers)
     np.testing.assert_allclose(vectors, model.embed(papers), atol=1e-5)
+
+
+def test_three_dislikes_bring_in_a_learned_direction(
+    papers: list[Paper], model: TextModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import digest.score.profile as profile_module
+
+    liked = [p.id for p in papers[:3]]
+    disliked = [p.id for p in papers[3:6]]
+    fed = Profile(name="p", liked=liked, disliked=disliked)
+    known = {p.id: p for p in papers}
+    (learned,), _ = profile_vectors([fed], model, known)
+    monkeypatch.setattr(profile_module, "MIN_FEEDBACK", 100)
+    (pushed_only,), _ = profile_vectors([fed], model, known)
+    assert not np.allclose(learned.text, pushed_only.text), "the learned path was not taken"
+    vectors = {p.id: v for p, v in zip(papers[:6], model.embed(papers[:6]), strict=True)}
+    liked_sims = [float(learned.text @ vectors[i]) for i in liked]
+    disliked_sims = [float(learned.text @ vectors[i]) for i in disliked]
+    assert min(liked_sims) > max(disliked_sims)

@@ -1,0 +1,24 @@
+"""The stored text model and profile vectors: refitted off the day's path, read back by it."""
+
+from __future__ import annotations
+
+from digest.day.sources import adhoc_sources, collect_sources
+from digest.day.vectors import Models, ensure_model, refit
+from digest.settings import Settings
+from digest.store import Store
+from tests.conftest import FIXTURES, NOW
+
+
+def test_a_stored_model_that_cannot_be_read_is_fitted_again(
+    settings: Settings, store: Store
+) -> None:
+    batch = str(FIXTURES / "batches" / "2026-06-30.jsonl")
+    collect_sources(store, settings, adhoc_sources([batch], None), now=NOW)
+    assert refit(store, now=NOW) is not None
+    store.put_model(b"not a pickled model", now=NOW)
+    assert Models(store).current() is None
+    found = ensure_model(store, now=NOW)
+    assert found is not None
+    _, model = found
+    assert model.fitted_on == store.count_papers()
+    assert Models(store).current() is not None
