@@ -128,6 +128,7 @@ def setup(folder: Path, rows: list[dict[str, Any]], n: int) -> dict[str, float]:
     for name, part in (("history", history), ("batch", batch), ("nextday", nextday)):
         write_jsonl(folder / f"{name}.jsonl", part)
     write_jsonl(folder / "readers.jsonl", readers(history, n, random.Random(7)))
+    digest(cfg, "init")
     t = time.perf_counter()
     digest(cfg, "collect", str(folder / "history.jsonl"))
     collect_s = time.perf_counter() - t

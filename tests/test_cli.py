@@ -42,6 +42,17 @@ def test_init_creates_database_and_a_config_with_a_fresh_secret(run, tmp_path: P
     assert again.exit_code == 0
 
 
+def test_init_with_a_config_file_makes_the_data_folder_and_writes_no_other_config(
+    run, tmp_path: Path
+) -> None:
+    mine = tmp_path / "elsewhere.toml"
+    mine.write_text(f'data_dir = "{tmp_path / "mine"}"\n', encoding="utf-8")
+    result = run("init", "--config", str(mine))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "mine" / "digest.db").exists()
+    assert not (tmp_path / "config").exists()
+
+
 def test_config_masks_secrets(run, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIGEST_SMTP__PASSWORD", "hunter2")
     result = run("config")

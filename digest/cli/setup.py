@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from digest.cli.base import ConfigProblem, main, utcnow, with_settings
+from digest.cli.base import ConfigProblem, config_file, main, utcnow, with_settings
 from digest.cli.day import print_day
 from digest.day import demo as demos
 from digest.day.shard import open_store
@@ -22,7 +22,7 @@ EXAMPLE_PROFILE = DEFAULT_CONFIG.parent / "profiles" / "example.toml"
 @with_settings
 def init(settings: Settings) -> None:
     """Create the data folder, the database and, if missing, config/digest.toml
-    and config/profiles/example.toml.
+    and config/profiles/example.toml (not with --config: that file is the config).
 
     The new config file is the commented example with a freshly generated
     secret_key; the example profile file documents a reader's file.
@@ -33,6 +33,8 @@ def init(settings: Settings) -> None:
     store = open_store(settings)
     store.close()
     click.echo(f"database ready: {settings.db_url}")
+    if config_file() is not None:
+        return
     if not DEFAULT_CONFIG.exists():
         DEFAULT_CONFIG.parent.mkdir(parents=True, exist_ok=True)
         text = (shipped("config") / "digest.example.toml").read_text(encoding="utf-8")
