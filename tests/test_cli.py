@@ -46,10 +46,10 @@ def test_init_with_a_config_file_makes_the_data_folder_and_writes_no_other_confi
     run, tmp_path: Path
 ) -> None:
     mine = tmp_path / "elsewhere.toml"
-    mine.write_text(f'data_dir = "{tmp_path / "mine"}"\n', encoding="utf-8")
+    mine.write_text('[web]\nbase_url = "https://digest.example.org"\n', encoding="utf-8")
     result = run("init", "--config", str(mine))
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "mine" / "digest.db").exists()
+    assert (tmp_path / "data" / "digest.db").exists()
     assert not (tmp_path / "config").exists()
 
 
