@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Annotated, Any, NamedTuple
 
+import annotated_types
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 
@@ -106,6 +107,14 @@ Text = Annotated[str, BeforeValidator(multi_line)]
 
 
 MAX_FEEDBACK = 5000
+
+
+def max_length(model: type[BaseModel], name: str) -> int:
+    """The ``max_length`` a model declares for one of its fields."""
+    for rule in model.model_fields[name].metadata:
+        if isinstance(rule, annotated_types.MaxLen):
+            return int(rule.max_length)
+    raise LookupError(f"{model.__name__}.{name} declares no max_length")
 """Papers a profile keeps in each of ``liked`` and ``disliked``; the oldest go first."""
 
 

@@ -38,8 +38,13 @@ _CUT_FIELDS = frozenset({"title", "abstract"})
 
 
 @functools.cache
-def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
+def time_zones() -> frozenset[str]:
+    """The IANA time zone names this machine knows, and UTC."""
+    return frozenset(available_timezones()) | {"UTC"}
+
+
+def valid_timezone(name: str) -> bool:
+    return name in time_zones()
 
 
 class ProfileFileError(ValueError):
@@ -89,7 +94,7 @@ class SubscriberFile(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        if value != "UTC" and value not in _zones():
+        if not valid_timezone(value):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Paris)")
         return value
 

@@ -11,19 +11,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from zoneinfo import available_timezones
 
 from digest.identity import parse_arxiv_id
-from digest.models import Keyword, Profile, SeedPaper
-from digest.profiles import NotAscii, mail_address
+from digest.models import Keyword, Profile, SeedPaper, max_length
+from digest.profiles import NotAscii, mail_address, time_zones, valid_timezone
 
 MAX_EMAIL = 254
 MAX_INTERESTS = 2000
 MAX_INTEREST_ITEMS = 50
-MAX_TEXTAREA = 20_000
-MAX_NAME = 100
-MAX_PHRASE = 200
+# the forms' limits are the models' own, so a form never accepts what cannot be stored
+MAX_TEXTAREA = max_length(SeedPaper, "abstract")
+MAX_NAME = max_length(Profile, "name")
+MAX_PHRASE = max_length(Keyword, "phrase")
 MAX_PROFILES = 20
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 CHANNELS = ("email", "rss")
@@ -40,17 +39,8 @@ Errors = dict[str, str]
 Form = Mapping[str, str | list[str]]
 
 
-@lru_cache(maxsize=1)
-def _zones() -> frozenset[str]:
-    return frozenset(available_timezones()) | {"UTC"}
-
-
-def valid_timezone(name: str) -> bool:
-    return name in _zones()
-
-
 def timezone_names() -> list[str]:
-    return sorted(_zones())
+    return sorted(time_zones())
 
 
 def one(form: Form, name: str) -> str:
