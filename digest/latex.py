@@ -64,12 +64,33 @@ def _converter() -> tuple[LatexNodes2Text, object]:
 _TO_TEXT, _PARSE_DB = _converter()
 
 
+# the parts of a text that are LaTeX, parsed one by one (a parser that reads every
+# character of a 2,000-character abstract costs milliseconds; the plain words between
+# need no reading): math, a command with its argument groups, a {\\it …} group, an
+# accented letter, an escaped character
+_SEGMENT = re.compile(
+    r"\$[^$]+\$"
+    r"|\{\\[A-Za-z]+\s[^{}]*\}"
+    r"|\\[A-Za-z]+\*?(?:\s*\{(?:[^{}]|\{[^{}]*\})*\})*"
+    r"|\\['\"`^~=.](?:\{[^{}]*\}|[A-Za-z])?"
+    r"|\\[%&$#_{}\\,;!<>]"
+)
+
+
 @functools.lru_cache(maxsize=4096)
 def to_text(text: str) -> str:
     """``text`` with its LaTeX turned into Unicode; text without any is returned as
     it is."""
     if not _LATEX.search(text):
         return text
+    if len(_UNESCAPED_DOLLAR.findall(text)) % 2:
+        return _convert(text) or text  # a lone $ (a price) changes what the rest means
+    converted = _SEGMENT.sub(lambda m: _convert(m.group(0)), text)
+    return _OPENING_SPACE.sub(r"\1", _SPACE.sub(" ", converted)).strip() or text
+
+
+@functools.lru_cache(maxsize=16384)
+def _convert(text: str) -> str:
     source = _BARE.sub(r"\\\1", text)
     if len(_UNESCAPED_DOLLAR.findall(source)) % 2:
         source = _UNESCAPED_DOLLAR.sub(r"\\$", source)  # a lone $ is a price, not math
@@ -78,5 +99,4 @@ def to_text(text: str) -> str:
         converted = _TO_TEXT.nodelist_to_text(nodes.get_latex_nodes()[0])
     except Exception:  # the converter's own failures: never worse than the raw text
         return text
-    converted = _OPENING_SPACE.sub(r"\1", _SPACE.sub(" ", converted)).strip()
-    return converted or text
+    return _OPENING_SPACE.sub(r"\1", _SPACE.sub(" ", converted)).strip()
