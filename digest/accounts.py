@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from digest.day.vectors import Models, build_given, known_papers
+from digest.day.vectors import Models, known_papers, vectors_for
 from digest.identity import parse_arxiv_id
 from digest.models import Paper
 from digest.profiles import SubscriberFile
@@ -24,17 +24,23 @@ class SeedLookupError(Exception):
 
 def import_subscribers(store: Store, subs: Sequence[SubscriberFile], *, now: datetime) -> int:
     """Create or update each subscriber (active) and replace their profiles, in one
-    transaction, then build their profile vectors (from the profiles as given: they
-    were validated once, on reading). A subscriber named twice counts as their last
-    file. Returns how many subscribers were stored."""
+    transaction, their profile vectors made first (from the profiles as given: they
+    were validated once, on reading) and written with them. A subscriber named twice
+    counts as their last file. Returns how many subscribers were stored."""
     last = {s.email: s for s in subs}
-    ids, profile_ids = store.import_subscribers(
-        [(s.email, s.subscriber_fields(), s.profiles) for s in last.values()], now=now
-    )
     found = Models(store).current()
+    vectors = version = None
     if found is not None:
-        given = [p for s in last.values() for p in s.profiles]
-        build_given(store, found[0], found[1], list(zip(profile_ids, given, strict=True)))
+        version = found[0]
+        vectors = vectors_for(
+            store, version, found[1], [p for s in last.values() for p in s.profiles]
+        )
+    ids = store.import_subscribers(
+        [(s.email, s.subscriber_fields(), s.profiles) for s in last.values()],
+        now=now,
+        vectors=vectors,
+        model=version,
+    )
     return len(ids)
 
 

@@ -145,20 +145,28 @@ def build_profiles(
 def build_given(
     store: Store, version: str, model: TextModel, given: Sequence[tuple[int, Profile]]
 ) -> None:
-    """Build and store the vectors of these (profile row id, profile) pairs, in chunks."""
-    for start in range(0, len(given), _BUILD_CHUNK):
-        flat = given[start : start + _BUILD_CHUNK]
-        profiles = [p for _, p in flat]
-        known = known_papers(store, names(profiles))
+    """Build and store the vectors of these (profile row id, profile) pairs."""
+    made = vectors_for(store, version, model, [p for _, p in given])
+    store.put_profile_vectors(version, [(pid, v) for (pid, _), v in zip(given, made, strict=True)])
+
+
+def vectors_for(
+    store: Store, version: str, model: TextModel, profiles: Sequence[Profile]
+) -> list[bytes]:
+    """The cached vectors of these profiles, in chunks, and the embeddings of the seeds
+    they name stored; seed papers that are stored papers reuse their embeddings."""
+    out: list[bytes] = []
+    for start in range(0, len(profiles), _BUILD_CHUNK):
+        chunk = profiles[start : start + _BUILD_CHUNK]
+        known = known_papers(store, names(chunk))
         stored = store.embeddings(version, [f"p:{pid}" for pid in known])
         vectors = {
             key[2:]: np.frombuffer(vector, dtype=np.float32) for key, (_, vector) in stored.items()
         }
-        built, seeds = cache_profiles(profiles, model, known, vectors)
+        built, seeds = cache_profiles(chunk, model, known, vectors)
         store.put_embeddings(version, seeds)
-        store.put_profile_vectors(
-            version, [(pid, c.to_bytes()) for (pid, _), c in zip(flat, built, strict=True)]
-        )
+        out += [c.to_bytes() for c in built]
+    return out
 
 
 def cache_profiles(

@@ -242,11 +242,17 @@ class PeopleStore(StoreBase):
                 )
 
     def import_subscribers(
-        self, imported: Sequence[tuple[str, dict[str, Any], Sequence[Profile]]], *, now: datetime
-    ) -> tuple[list[int], list[int]]:
+        self,
+        imported: Sequence[tuple[str, dict[str, Any], Sequence[Profile]]],
+        *,
+        now: datetime,
+        vectors: Sequence[bytes] | None = None,
+        model: str | None = None,
+    ) -> list[int]:
         """Create or update many subscribers (active) and replace their profiles, in one
-        transaction: all or nothing. Returns their ids, in order, and the new profile
-        rows' ids, in the order the profiles were given."""
+        transaction: all or nothing. ``vectors``, one per profile in the order given,
+        are their cached vectors made with ``model``. Returns the subscribers' ids, in
+        order."""
         emails = [e.lower() for e, _, _ in imported]
         with self.engine.begin() as conn:
             ids: dict[str, int] = {}
@@ -300,22 +306,12 @@ class PeopleStore(StoreBase):
                 for sid, (_, _, ps) in zip(order, imported, strict=True)
                 for i, p in enumerate(ps)
             ]
-            if not rows:
-                return order, []
-            conn.execute(profiles.insert(), rows)
-            # read back rather than RETURNING, which SQLite would run a row at a time
-            new_ids: dict[tuple[int, int], int] = {}
-            for start in range(0, len(order), 900):
-                query = select(profiles.c.subscriber_id, profiles.c.position, profiles.c.id).where(
-                    profiles.c.subscriber_id.in_(order[start : start + 900])
-                )
-                for found in conn.execute(query):
-                    new_ids[found[0], found[1]] = found[2]
-        return order, [
-            new_ids[sid, i]
-            for sid, (_, _, ps) in zip(order, imported, strict=True)
-            for i in range(len(ps))
-        ]
+            if vectors is not None:
+                for row, vector in zip(rows, vectors, strict=True):
+                    row["vector"], row["vector_model"] = vector, model
+            if rows:
+                conn.execute(profiles.insert(), rows)
+        return order
 
     def profiles(self, subscriber_id: int) -> list[Profile]:
         return self.profiles_of([subscriber_id]).get(subscriber_id, [])
