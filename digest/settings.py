@@ -8,6 +8,7 @@ Layers, lowest first: these defaults, then ``config/digest.toml`` (or the file n
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,7 @@ from pydantic_settings import (
 
 DEFAULT_CONFIG = Path("config/digest.toml")
 PREFIX = "DIGEST_"
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+\Z")
 
 
 class SettingsError(ValueError):
@@ -78,9 +80,26 @@ class MailSettings(BaseModel):
     from_address: str = Field(
         default="digest@localhost", description="Envelope and From address of every message."
     )
-    from_name: str = Field(default="digest", description="Display name in the From header.")
+    from_name: str = Field(
+        default="digest",
+        description="Display name in the From header, and the list's name in List-Id.",
+    )
+    link_from_address: str | None = Field(
+        default=None,
+        description="From address of confirmation and manage-link mail (default: from_address).",
+    )
+    link_from_name: str | None = Field(
+        default=None, description="Display name of that mail (default: from_name)."
+    )
+    bounce_address: str | None = Field(
+        default=None,
+        description="Where bounces go: every message's envelope sender is this address "
+        "with the reader's signed token after a '+' (bounces+TOKEN@example.org). "
+        "Default: the From address, and bounces name no reader.",
+    )
     list_id: str = Field(
-        default="daily.digest.localhost", description="The List-Id header value (RFC 2919)."
+        default="daily.digest.localhost",
+        description="The List-Id identifier (RFC 2919), after the list's name.",
     )
     retries: int = Field(default=3, ge=0, description="Retries after a temporary (4xx) SMTP reply.")
     retry_backoff: float = Field(
@@ -88,6 +107,31 @@ class MailSettings(BaseModel):
     )
     send_empty: bool = Field(
         default=False, description="Send a digest even on a day with no matching papers."
+    )
+
+    @field_validator("bounce_address", "link_from_address")
+    @classmethod
+    def _plain_address(cls, value: str | None) -> str | None:
+        if value is not None and not _ADDRESS.match(value):
+            raise ValueError("must be a plain address such as bounces@example.org")
+        return value
+
+
+class DkimSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key_file: Path | None = Field(
+        default=None,
+        description="PEM private key (RSA or Ed25519) that signs every message with DKIM; "
+        "none: messages go unsigned. `digest init --dkim` writes one.",
+    )
+    selector: str = Field(
+        default="digest",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$",
+        description="DKIM selector: the public key is published at <selector>._domainkey.<domain>.",
+    )
+    domain: str | None = Field(
+        default=None, description="Signing domain (d=); default: the From address's domain."
     )
 
 
@@ -223,6 +267,9 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings, description="HTTP fetching.")
     mail: MailSettings = Field(default_factory=MailSettings, description="Outgoing mail.")
     smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="SMTP server.")
+    dkim: DkimSettings = Field(
+        default_factory=DkimSettings, description="DKIM signing of outgoing mail."
+    )
     schedule: ScheduleSettings = Field(
         default_factory=ScheduleSettings, description="The long-running scheduler."
     )
