@@ -26,7 +26,7 @@ from typing import Any
 from digest.collect import CollectReport
 from digest.day.picks import Picker
 from digest.day.plan import Plan, ShardSpec, find_due, plan_day, waiting
-from digest.day.shard import ShardReport, Stopped, Worker, link_maker, open_store
+from digest.day.shard import ShardReport, Stopped, Worker, link_maker, open_store, signing_key
 from digest.day.sources import collect_sources
 from digest.day.vectors import Models, refit
 from digest.deliver import Mailer
@@ -132,6 +132,7 @@ def run_day(
     due reader would get and writes nothing."""
     report = DayReport(dry_run=dry_run)
     link_maker(settings)  # no secret, no run
+    signing_key(settings)  # nor with a DKIM key that cannot sign
     started = time.perf_counter()
     if collect_first and settings.sources and not dry_run:
         report.collected = collect_sources(

@@ -146,5 +146,7 @@ def renew(web: Web, request: Request, token: str) -> HTMLResponse:
     )
     mail = rules.renew_manage_link(web.store, web.links, sid, now=web.clock())
     if mail is not None:
-        response.background = BackgroundTask(send_link_mail, web.settings, web.templates, mail)
+        response.background = BackgroundTask(
+            send_link_mail, web.settings, web.templates, mail, web.signing
+        )
     return response

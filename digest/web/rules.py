@@ -33,8 +33,8 @@ def subscribe(
     if not claim_send(store, sub.id, now=now):
         return None
     if sub.status == "active":
-        return LinkMail("manage", sub.email, links.manage(sub.id))
-    return LinkMail("confirm", sub.email, links.confirm(sub.id))
+        return LinkMail("manage", sub.email, links.manage(sub.id), links.return_path(sub.id))
+    return LinkMail("confirm", sub.email, links.confirm(sub.id), links.return_path(sub.id))
 
 
 def renew_manage_link(
@@ -45,7 +45,7 @@ def renew_manage_link(
     sub = store.subscriber(subscriber_id)
     if sub is None or sub.status != "active" or not claim_send(store, sub.id, now=now):
         return None
-    return LinkMail("manage", sub.email, links.manage(sub.id))
+    return LinkMail("manage", sub.email, links.manage(sub.id), links.return_path(sub.id))
 
 
 def confirm(store: Store, sub: Subscriber, *, now: datetime) -> None:
