@@ -135,6 +135,23 @@ class DkimSettings(BaseModel):
     )
 
 
+class BounceSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    maildir: Path | None = Field(
+        default=None,
+        description="The Maildir that mail to mail.bounce_address is delivered into; "
+        "every run reads its bounces and complaints before planning. None: not read.",
+    )
+    soft_limit: int = Field(
+        default=3,
+        ge=1,
+        description="Soft bounces (mailbox full, server busy) within soft_days that "
+        "suppress an address; a hard bounce or a complaint suppresses at once.",
+    )
+    soft_days: int = Field(default=14, ge=1, description="The window soft bounces count in.")
+
+
 class ScheduleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -267,6 +284,9 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings, description="HTTP fetching.")
     mail: MailSettings = Field(default_factory=MailSettings, description="Outgoing mail.")
     smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="SMTP server.")
+    bounces: BounceSettings = Field(
+        default_factory=BounceSettings, description="Bounces and complaints coming back."
+    )
     dkim: DkimSettings = Field(
         default_factory=DkimSettings, description="DKIM signing of outgoing mail."
     )

@@ -26,6 +26,7 @@ from typing import Any
 from digest.collect import CollectReport
 from digest.day.picks import Picker
 from digest.day.plan import Plan, ShardSpec, find_due, plan_day, waiting
+from digest.day.returns import ReturnsReport, read_returns
 from digest.day.shard import ShardReport, Stopped, Worker, link_maker, open_store, signing_key
 from digest.day.sources import collect_sources
 from digest.day.vectors import Models, refit
@@ -43,6 +44,7 @@ class DayReport:
     """What a run collected, planned and wrote."""
 
     collected: CollectReport | None = None
+    returns: ReturnsReport | None = None  # the bounce mailbox, read before planning
     refitted: bool = False
     plan: Plan = field(default_factory=Plan)
     written: ShardReport = field(default_factory=ShardReport)
@@ -140,6 +142,8 @@ def run_day(
         )
         if report.collected.batch.size:
             report.refitted = refit(store, now=now) is not None
+    if settings.bounces.maildir is not None and not dry_run:
+        report.returns = read_returns(store, settings, now=now)
     lap = time.perf_counter()
     report.seconds["collect"] = lap - started
     if dry_run:
