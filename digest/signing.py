@@ -211,3 +211,11 @@ def dns_record(key: PrivateKey) -> str:
 
 def record_name(selector: str, domain: str) -> str:
     return f"{selector}._domainkey.{domain}"
+
+
+def zone_entry(key: SigningKey, domain: str) -> str:
+    """The key's TXT record as a zone file line; an RSA key is longer than one TXT
+    string may be (255 octets), so it is cut into several, which DNS joins."""
+    record = key.dns_record()
+    parts = " ".join(f'"{record[i : i + 250]}"' for i in range(0, len(record), 250))
+    return f"{record_name(key.selector, domain)}. IN TXT ( {parts} )"
