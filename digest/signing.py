@@ -110,11 +110,14 @@ class SigningKey:
     def for_messages(self, domain: str, timestamp: int) -> MessageSigner:
         """A signer for messages from ``domain`` stamped ``timestamp`` (their Date)."""
         algorithm = "rsa-sha256" if self.kind == "rsa" else "ed25519-sha256"
-        listed = ":".join(name for name in SIGNED for _ in range(2))
-        tags = (
-            f"v=1; a={algorithm}; c=relaxed/relaxed; d={domain}; s={self.selector};\n"
-            f" t={timestamp}; h={listed};\n"
-        )
+        lines = [f" t={timestamp}; h="]
+        for n, name in enumerate(name for name in SIGNED for _ in range(2)):
+            word = f":{name}" if n else name
+            if len(lines[-1]) + len(word) > _FOLD:
+                lines.append(" ")  # folding white space may stand before a colon
+            lines[-1] += word
+        listed = "\n".join(lines)
+        tags = f"v=1; a={algorithm}; c=relaxed/relaxed; d={domain}; s={self.selector};\n{listed};\n"
         return MessageSigner(self.key, tags)
 
     def dns_record(self) -> str:

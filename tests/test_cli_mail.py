@@ -120,3 +120,38 @@ def test_a_bounce_for_a_sent_digest_suppresses_until_resumed(
     assert run("subscribers", "resume", "bob@example.org").output == "resumed bob@example.org\n"
     assert run("subscribers", "--suppressed").output == "no suppressed subscribers\n"
     assert run("subscribers", "resume", "bob@example.org").exit_code == 1
+
+
+def test_the_demo_signs_with_a_throwaway_key_and_gives_each_reader_a_return_path(
+    tmp_path: Path,
+) -> None:
+    import re
+
+    import dkim
+    from click.testing import CliRunner
+
+    from digest.cli import main
+
+    result = CliRunner().invoke(main, ["demo", "--dir", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    published = tmp_path / "demo" / "outbox-dkim.txt"
+    assert f"the key to publish: {published}" in result.output
+    text = published.read_text()
+    assert "-----BEGIN PUBLIC KEY-----" in text
+    entry = next(line for line in text.splitlines() if "IN TXT" in line)
+    name = entry.split(". IN TXT")[0]
+    record = "".join(re.findall(r'"([^"]*)"', entry)).encode()
+    assert name == "demo._domainkey.example.org"
+
+    def txt(asked: bytes | str, timeout: int = 5) -> bytes | None:
+        asked = asked.decode() if isinstance(asked, bytes) else asked
+        return record if asked.rstrip(".") == name else None
+
+    paths = set()
+    for message in (tmp_path / "demo" / "outbox" / "new").iterdir():
+        raw = message.read_bytes()
+        assert dkim.verify(raw, dnsfunc=txt)
+        first = raw.split(b"\n", 1)[0].decode()
+        assert re.fullmatch(r"Return-Path: <bounces\+[0-9a-f]+\.[\w-]{43}@example\.org>", first)
+        paths.add(first)
+    assert len(paths) == 2

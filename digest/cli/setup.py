@@ -132,6 +132,8 @@ def demo_command(folder: Path | None) -> None:
     print_day(report.day)
     click.echo(f"\ndata folder:     {report.data_dir}")
     click.echo(f"Maildir outbox:  {report.outbox}  ({report.messages} messages in new/)")
+    click.echo(f"DKIM:            every message signed; the key to publish: {report.dkim_record}")
+    click.echo("Return-Path:     each message's first line: its reader's own bounce address")
     for path in report.feeds:
         click.echo(f"RSS feed:        {path}")
     click.echo(f"HTML preview:    {report.preview}")
