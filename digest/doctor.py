@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from digest.inbox import MaildirInbox
+from digest.day.returns import mailbox_name, open_inbox
 from digest.mime import Letterhead
 from digest.settings import Settings
 from digest.signing import SigningKeyError, load_key, record_name
@@ -148,20 +148,23 @@ def _bounces(settings: Settings, from_domain: str) -> list[Check]:
             ),
         )
     ]
-    folder = settings.bounces.maildir
-    if folder is None:
+    inbox = open_inbox(settings.bounces)
+    if inbox is None:
         found.append(
             Check(
                 False,
                 "bounce mailbox",
-                "bounces.maildir is not set: deliver mail for the bounce address into a "
-                "Maildir and name it there",
+                "neither bounces.maildir nor bounces.imap_host is set: deliver mail for "
+                "the bounce address into a Maildir, or a folder on an IMAP server, and "
+                "name it there",
             )
         )
     else:
+        name = mailbox_name(settings.bounces)
         try:
-            unread = sum(1 for _ in MaildirInbox(folder).unread())
-            found.append(Check(True, "bounce mailbox", f"{folder}: {unread} unread"))
+            with inbox as opened:
+                unread = sum(1 for _ in opened.unread())
+            found.append(Check(True, "bounce mailbox", f"{name}: {unread} unread"))
         except OSError as exc:
-            found.append(Check(False, "bounce mailbox", f"bounces.maildir: {exc}"))
+            found.append(Check(False, "bounce mailbox", f"{name}: {exc}"))
     return found

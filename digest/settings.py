@@ -15,7 +15,15 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -141,8 +149,21 @@ class BounceSettings(BaseModel):
     maildir: Path | None = Field(
         default=None,
         description="The Maildir that mail to mail.bounce_address is delivered into; "
-        "every run reads its bounces and complaints before planning. None: not read.",
+        "every run reads its bounces and complaints before planning.",
     )
+    imap_host: str | None = Field(
+        default=None,
+        description="Or an IMAP server holding that mail: its host (neither: not read).",
+    )
+    imap_port: int | None = Field(
+        default=None, ge=1, le=65535, description="IMAP port (default: 993, or 143 without ssl)."
+    )
+    imap_security: Literal["ssl", "starttls", "plain"] = Field(
+        default="ssl", description="IMAP connection security: implicit TLS, STARTTLS, or none."
+    )
+    imap_username: str | None = Field(default=None, description="IMAP login name.")
+    imap_password: SecretStr | None = Field(default=None, description="IMAP password (secret).")
+    imap_folder: str = Field(default="INBOX", description="The IMAP folder to read.")
     soft_limit: int = Field(
         default=3,
         ge=1,
@@ -150,6 +171,16 @@ class BounceSettings(BaseModel):
         "suppress an address; a hard bounce or a complaint suppresses at once.",
     )
     soft_days: int = Field(default=14, ge=1, description="The window soft bounces count in.")
+
+    @model_validator(mode="after")
+    def _one_mailbox(self) -> BounceSettings:
+        if self.maildir is not None and self.imap_host is not None:
+            raise ValueError("set bounces.maildir or bounces.imap_host, not both")
+        return self
+
+    @property
+    def configured(self) -> bool:
+        return self.maildir is not None or self.imap_host is not None
 
 
 class ScheduleSettings(BaseModel):

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from digest.bounces import read_report
 from digest.day.plan import find_due
@@ -17,6 +18,7 @@ from digest.settings import Settings
 from digest.store import Store
 from digest.tokens import Tokens
 from tests.conftest import FIXTURES, NOW
+from tests.imap_server import ImapServer
 from tests.smtp_server import SmtpServer
 from tests.test_day import READERS, run
 
@@ -172,3 +174,38 @@ def test_a_mailbox_that_is_not_there_is_reported(
 ) -> None:
     got = read_returns(day_store, bounce_settings, now=NOW)
     assert got.error is not None and "is not a Maildir" in got.error
+
+
+def test_the_bounce_mailbox_can_be_a_folder_on_an_imap_server(
+    day_store: Store, smtp_settings: Settings, imap_server: ImapServer
+) -> None:
+    settings = smtp_settings.model_copy(
+        update={
+            "mail": smtp_settings.mail.model_copy(update={"bounce_address": "bounces@example.org"}),
+            "bounces": smtp_settings.bounces.model_copy(
+                update={
+                    "imap_host": imap_server.host,
+                    "imap_port": imap_server.port,
+                    "imap_security": "plain",
+                    "imap_username": imap_server.user,
+                    "imap_password": SecretStr(imap_server.password),
+                }
+            ),
+        }
+    )
+    dee = day_store.subscriber("dee@example.org")
+    assert dee is not None
+    links = LinkMaker("https://digest.example.org", Tokens(SECRET), "bounces@example.org")
+    imap_server.append(report_for("outlook-recipient-not-found.eml", links, dee.id, dee.email))
+    imap_server.append(report_for("out-of-office.eml", links, dee.id, dee.email))
+    got = read_returns(day_store, settings, now=NOW)
+    assert got.error is None and (got.read, got.ignored) == (2, 1)
+    assert [(e, k) for e, k, _ in got.suppressed] == [("dee@example.org", "hard")]
+    assert all("\\Seen" in flags for flags in imap_server.flags())
+    assert read_returns(day_store, settings, now=NOW).read == 0
+
+    wrong = settings.bounces.model_copy(update={"imap_password": SecretStr("nope")})
+    refused = read_returns(day_store, settings.model_copy(update={"bounces": wrong}), now=NOW)
+    assert refused.error is not None and refused.error.startswith(
+        f"bounce mailbox imap://{imap_server.host}/INBOX: IMAP {imap_server.host}:"
+    )

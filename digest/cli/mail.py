@@ -44,8 +44,11 @@ def bounces_command(settings: Settings) -> None:
     \b
         digest bounces
     """
-    if settings.bounces.maildir is None:
-        raise ConfigProblem("bounces.maildir is not set: there is no bounce mailbox to read")
+    if not settings.bounces.configured:
+        raise ConfigProblem(
+            "neither bounces.maildir nor bounces.imap_host is set: there is no bounce "
+            "mailbox to read"
+        )
     store = open_data(settings)
     try:
         returns = read_returns(store, settings, now=utcnow())

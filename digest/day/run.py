@@ -142,7 +142,7 @@ def run_day(
         )
         if report.collected.batch.size:
             report.refitted = refit(store, now=now) is not None
-    if settings.bounces.maildir is not None and not dry_run:
+    if settings.bounces.configured and not dry_run:
         report.returns = read_returns(store, settings, now=now)
     lap = time.perf_counter()
     report.seconds["collect"] = lap - started
