@@ -115,6 +115,8 @@ def test_a_bounce_for_a_sent_digest_suppresses_until_resumed(
     assert listed[0].split() == ["email", "kind", "since", "why"]
     assert listed[1].split()[:2] == ["bob@example.org", "hard"]
     assert "suppressed" in run("subscribers", "list", "--status", "suppressed").output
+    shown = run("subscribers", "show", "bob@example.org").output
+    assert "suppressed since " in shown and "(hard): 5.1.1 smtp; 550-5.1.1" in shown
     assert os.listdir(tmp_path / "bounces" / "new") == []
 
     assert run("subscribers", "resume", "bob@example.org").output == "resumed bob@example.org\n"

@@ -191,6 +191,7 @@ def subscribers_show(settings: Settings, email: str) -> None:
             raise click.ClickException(f"no subscriber {email}")
         profiles = store.profiles(sub.id)
         ledger = store.deliveries(subscriber_id=sub.id)
+        stopped = store.suppression(sub.id)
     finally:
         store.close()
     days = ",".join(WEEKDAYS[d] for d in sub.weekdays) if sub.cadence == "weekly" else "every day"
@@ -198,6 +199,10 @@ def subscribers_show(settings: Settings, email: str) -> None:
     click.echo(
         f"digest: {days} at {sub.send_hour:02d}:00 {sub.timezone}, by {' and '.join(sub.channels)}"
     )
+    if stopped is not None:
+        click.echo(
+            f"suppressed since {stopped.since:%Y-%m-%d %H:%M} ({stopped.kind}): {stopped.reason}"
+        )
     for profile in profiles:
         terms = len(profile.keywords) + len(profile.authors) + len(profile.categories)
         click.echo(f"profile {profile.name!r}: {terms} terms, up to {profile.max_papers} papers")

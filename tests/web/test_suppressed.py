@@ -4,15 +4,19 @@ manage page, and able to resume."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from digest.day.plan import find_due
 from digest.settings import Settings
+from digest.signing import load_key, write_key
 from digest.store import Store
 from digest.tokens import Tokens
+from digest.web import create_app
 from tests.conftest import NOW
-from tests.web.helpers import active, csrf_of, outbox, subscribe
+from tests.test_signing import verifies
+from tests.web.helpers import BASE, Clock, active, csrf_of, outbox, subscribe
 
 
 def suppress(store: Store, sid: int, kind: str, reason: str) -> None:
@@ -75,3 +79,37 @@ def test_subscribing_again_while_suppressed_mails_the_manage_link(
     (message,) = outbox(settings)
     assert "/m/" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert store.subscriber(sid).status == "suppressed"  # type: ignore[union-attr]
+
+
+def test_link_mail_is_signed_from_its_own_address_and_returns_to_its_reader(
+    store: Store, settings: Settings, tmp_path: Path, clock: Clock
+) -> None:
+    write_key(tmp_path / "k.pem", "links", "ed25519")
+    signed = settings.model_copy(
+        update={
+            "mail": settings.mail.model_copy(
+                update={
+                    "from_address": "digest@example.org",
+                    "link_from_address": "hello@example.org",
+                    "link_from_name": "Papers, please",
+                    "bounce_address": "bounces@example.org",
+                }
+            ),
+            "dkim": settings.dkim.model_copy(
+                update={"key_file": tmp_path / "k.pem", "selector": "links"}
+            ),
+        }
+    )
+    with TestClient(create_app(signed, store=store, clock=clock), base_url=BASE) as client:
+        status, _ = subscribe(client, "zoe@example.com")
+    assert status == 200
+    (path,) = (signed.data_dir / "outbox" / "new").iterdir()
+    raw = path.read_bytes()
+    key = load_key(signed.dkim)
+    assert key is not None and verifies(raw, key, "example.org")
+    (message,) = outbox(signed)
+    assert str(message["From"]) == '"Papers, please" <hello@example.org>'
+    sub = store.subscriber("zoe@example.com")
+    assert sub is not None
+    token = str(message["Return-Path"]).strip("<>").removeprefix("bounces+").split("@")[0]
+    assert Tokens(signed.secret_key.get_secret_value()).read("bounce", token) == (sub.id,)  # type: ignore[union-attr]
