@@ -11,11 +11,12 @@ import pytest
 from pydantic import SecretStr
 
 from digest.bounces import read_report
-from digest.day.plan import find_due
+from digest.day.plan import find_due, plan_day
 from digest.day.returns import read_returns
 from digest.links import LinkMaker
 from digest.settings import Settings
 from digest.store import Store
+from digest.store.ledger import CANCELLED
 from digest.tokens import Tokens
 from tests.conftest import FIXTURES, NOW
 from tests.imap_server import ImapServer
@@ -209,3 +210,21 @@ def test_the_bounce_mailbox_can_be_a_folder_on_an_imap_server(
     assert refused.error is not None and refused.error.startswith(
         f"bounce mailbox imap://{imap_server.host}/INBOX: IMAP {imap_server.host}:"
     )
+
+
+def test_a_run_reads_the_mailbox_first_and_cancels_what_was_planned_for_them(
+    day_store: Store, bounce_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    plan_day(day_store, bounce_settings, now=NOW)  # an earlier run planned, then died
+    dee = day_store.subscriber("dee@example.org")
+    assert dee is not None
+    links = LinkMaker("https://digest.example.org", Tokens(SECRET), "bounces@example.org")
+    maildir = bounce_settings.bounces.maildir
+    assert maildir is not None
+    drop(maildir, "arf.M1P1.mx", report_for("arf-redacted.eml", links, dee.id, dee.email))
+    report = run(day_store, bounce_settings)
+    assert report.returns is not None
+    assert [(e, k) for e, k, _ in report.returns.suppressed] == [("dee@example.org", "complaint")]
+    assert report.sent == len(READERS) - 1 and report.written.cancelled == 1
+    assert {d.status for d in day_store.deliveries(subscriber_id=dee.id)} == {CANCELLED}
+    assert dee.email not in {e.rcpt_tos[0] for e in smtp_server.envelopes}
