@@ -73,7 +73,13 @@ def _read(
 ) -> None:
     for message in inbox.unread():
         report.read += 1
-        reading = read_report(message.data, tokens)
+        try:
+            reading = read_report(message.data, tokens)
+        except Exception:  # one message no parser can read never stops the others
+            log.exception("cannot read %s of the bounce mailbox", message.name)
+            report.ignored += 1
+            inbox.mark_seen(message)
+            continue
         if reading.kind is None or reading.subscriber_id is None:
             report.ignored += 1
         else:
