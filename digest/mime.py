@@ -312,6 +312,7 @@ def build_message(
     message_id: str | None = None,
     date: datetime | None = None,
     signing: SigningKey | None = None,
+    dkim_domain: str | None = None,
     from_address: str | None = None,
     from_name: str | None = None,
     sender: str | None = None,
@@ -321,6 +322,7 @@ def build_message(
         mail,
         date=date or datetime.now().astimezone(),
         signing=signing,
+        dkim_domain=dkim_domain,
         from_address=from_address,
         from_name=from_name,
     ).message(

@@ -85,6 +85,7 @@ def _send_link_mail(
         text=text,
         html=html,
         signing=signing,
+        dkim_domain=settings.dkim.domain,
         from_address=settings.mail.link_from_address,
         from_name=settings.mail.link_from_name,
         sender=mail.sender,
