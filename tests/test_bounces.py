@@ -228,3 +228,18 @@ def test_a_run_reads_the_mailbox_first_and_cancels_what_was_planned_for_them(
     assert report.sent == len(READERS) - 1 and report.written.cancelled == 1
     assert {d.status for d in day_store.deliveries(subscriber_id=dee.id)} == {CANCELLED}
     assert dee.email not in {e.rcpt_tos[0] for e in smtp_server.envelopes}
+
+
+def test_deleting_a_reader_forgets_their_bounces_and_suppression(
+    day_store: Store, bounce_settings: Settings
+) -> None:
+    bob = day_store.subscriber("bob@example.org")
+    assert bob is not None
+    args = {"kind": "hard", "reason": "5.1.1", "now": NOW, "soft_limit": 3, "soft_days": 14}
+    assert day_store.record_report(bob.id, report_id="<a@mx>", **args) == "suppressed"  # type: ignore[arg-type]
+    assert day_store.record_report(bob.id, report_id="<a@mx>", **args) == "seen"  # type: ignore[arg-type]
+    assert [s.email for s in day_store.suppressions()] == [bob.email]
+    day_store.delete_subscriber(bob.id, now=NOW)
+    assert day_store.suppressions() == []
+    assert day_store.record_report(bob.id, report_id="<b@mx>", **args) == "seen"  # type: ignore[arg-type]
+    assert day_store.suppression(bob.id) is None
