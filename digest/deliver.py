@@ -69,15 +69,17 @@ class MaildirMailer:
     def send(self, message: Message) -> None:
         name = _maildir_name(message.message_id)
         tmp = self.path / "tmp" / name
+        # what a delivering server puts first: the envelope sender, where bounces go
+        data = b"Return-Path: <%s>\n%s" % (message.sender.encode(), message.as_bytes(linesep=b"\n"))
         try:
             with open(tmp, "wb") as out:
-                out.write(message.as_bytes(linesep=b"\n"))
+                out.write(data)
             os.replace(tmp, self.path / "new" / name)
         except FileNotFoundError:
             self.__enter__()  # the folder was removed under us: make it again, once
             try:
                 with open(tmp, "wb") as out:
-                    out.write(message.as_bytes(linesep=b"\n"))
+                    out.write(data)
                 os.replace(tmp, self.path / "new" / name)
             except OSError as exc:
                 raise TemporaryFailure(f"cannot write to {self.path}: {exc}") from exc

@@ -10,6 +10,8 @@ feeds and the web app agree:
     /f/{token}.rss                              personal RSS feed
     /a/{token}                                  one sent digest as a web page
     /fb/{token}/{up|down}/{profile}/{paper id}  feedback on one paper (GET page, POST acts)
+
+and the one address: each reader's return path (:meth:`LinkMaker.return_path`).
 """
 
 from __future__ import annotations
@@ -42,9 +44,20 @@ def _quote(value: str) -> str:
 
 
 class LinkMaker:
-    def __init__(self, base_url: str, tokens: Tokens) -> None:
+    def __init__(self, base_url: str, tokens: Tokens, bounce_address: str | None = None) -> None:
         self.base = base_url.rstrip("/")
         self.tokens = tokens
+        local, _, self._bounce_domain = (bounce_address or "").rpartition("@")
+        self._bounce_local = local.partition("+")[0]
+
+    def return_path(self, subscriber_id: int) -> str | None:
+        """The envelope sender of mail to this subscriber: ``mail.bounce_address`` with
+        their signed token after a ``+`` (VERP), so that a bounce or a complaint names
+        its reader and a forged one names nobody; None without a bounce address."""
+        if not self._bounce_domain:
+            return None
+        token = self.tokens.make("bounce", subscriber_id)
+        return f"{self._bounce_local}+{token}@{self._bounce_domain}"
 
     def path(self, name: Purpose, *subject: int) -> str:
         """The path of route ``name``, with a fresh token of the same purpose."""

@@ -25,6 +25,7 @@ from email.policy import SMTP
 from email.utils import format_datetime
 
 from digest.settings import MailSettings
+from digest.signing import MessageSigner, SigningKey
 
 MAX_LINE = 998
 _FOLD = 78
@@ -129,24 +130,25 @@ def _normalised(body: bytes) -> bytes:
     return body if body.endswith(b"\n") else body + b"\n"
 
 
-def _part(kind: bytes, body: bytes, eight_bit: bool) -> list[bytes]:
+def _part(kind: bytes, body: bytes, eight_bit: bool) -> tuple[bytes, bytes]:
+    """A part's header fields and its body, encoded."""
     if lines_fit(body) and (eight_bit or body.isascii()):
         cte = b"7bit" if body.isascii() else b"8bit"
     else:
         cte, body = b"quoted-printable", binascii.b2a_qp(body, istext=True)
-    return [
-        b"Content-Type: text/",
-        kind,
-        b'; charset="utf-8"\nContent-Transfer-Encoding: ',
-        cte,
-        b"\n\n",
+    return (
+        b"".join(
+            [b"Content-Type: text/", kind, b'; charset="utf-8"\nContent-Transfer-Encoding: ', cte]
+        )
+        + b"\n",
         body,
-    ]
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A finished message: its envelope and its bytes, assembled on demand."""
+    """A finished message: its envelope and its bytes, assembled (and signed, with a
+    ``dkim`` signer) on demand. ``sender`` is the envelope sender, where bounces go."""
 
     sender: str
     to: str
@@ -155,43 +157,60 @@ class Message:
     text: bytes
     html: bytes | None
     boundary: bytes
+    dkim: MessageSigner | None = None
 
     def as_bytes(self, *, eight_bit: bool = True, linesep: bytes = b"\r\n") -> bytes:
         """The message with ``linesep`` line ends; ``eight_bit=False`` for a server
-        without 8BITMIME (bodies that are not ASCII go quoted-printable)."""
-        text = _part(b"plain", self.text, eight_bit)
+        without 8BITMIME (bodies that are not ASCII go quoted-printable). The DKIM
+        signature covers the bytes as they go out, so it is made here."""
+        text_head, text = _part(b"plain", self.text, eight_bit)
         if self.html is None:
-            out = [self.head, b"MIME-Version: 1.0\n", *text]
+            head = b"".join([self.head, b"MIME-Version: 1.0\n", text_head])
+            body = text
         else:
             sep = b"--" + self.boundary
-            out = [
-                self.head,
-                b'MIME-Version: 1.0\nContent-Type: multipart/alternative; boundary="',
-                self.boundary,
-                b'"\n\n',
-                sep,
-                b"\n",
-                *text,
-                b"\n",
-                sep,
-                b"\n",
-                *_part(b"html", self.html, eight_bit),
-                b"\n",
-                sep,
-                b"--\n",
-            ]
-        data = b"".join(out)
+            html_head, html = _part(b"html", self.html, eight_bit)
+            head = b"".join(
+                [
+                    self.head,
+                    b'MIME-Version: 1.0\nContent-Type: multipart/alternative; boundary="',
+                    self.boundary,
+                    b'"\n',
+                ]
+            )
+            body = b"".join(
+                [
+                    *(sep, b"\n", text_head, b"\n", text, b"\n"),
+                    *(sep, b"\n", html_head, b"\n", html, b"\n"),
+                    *(sep, b"--\n"),
+                ]
+            )
+        if self.dkim is not None:
+            head = self.dkim.header(head, body) + head
+        data = b"".join([head, b"\n", body])
         return data if linesep == b"\n" else data.replace(b"\n", linesep)
 
 
 class Letterhead:
     """The headers every message of one run shares, encoded once; :meth:`message`
-    adds a reader's own."""
+    adds a reader's own. ``from_address`` and ``from_name`` replace the mail
+    settings' (link mails may come from another address than digests); with a
+    ``signing`` key every message is DKIM-signed for the From domain (or
+    ``dkim_domain``)."""
 
-    def __init__(self, mail: MailSettings, *, date: datetime) -> None:
-        self.sender = address(mail.from_address, "sender address")
+    def __init__(
+        self,
+        mail: MailSettings,
+        *,
+        date: datetime,
+        signing: SigningKey | None = None,
+        dkim_domain: str | None = None,
+        from_address: str | None = None,
+        from_name: str | None = None,
+    ) -> None:
+        self.sender = address(from_address or mail.from_address, "sender address")
         self.domain = self.sender.rpartition("@")[2] or "localhost"
-        name = _checked(mail.from_name, "sender name")
+        name = _checked(mail.from_name if from_name is None else from_name, "sender name")
         from_line = SMTP.header_factory("From", str(Address(name, addr_spec=self.sender))).fold(
             policy=SMTP
         )
@@ -201,9 +220,14 @@ class Letterhead:
             [
                 from_line.replace("\r\n", "\n").encode("ascii"),
                 header("Date", format_datetime(date)),
-                header("List-Id", f"<{_checked(mail.list_id, 'List-Id')}>"),
+                list_id(mail.from_name, mail.list_id),
                 b"Auto-Submitted: auto-generated\n",
             ]
+        )
+        self.dkim = (
+            signing.for_messages(dkim_domain or self.domain, int(date.timestamp()))
+            if signing is not None
+            else None
         )
         self._nonce = secrets.token_hex(8)
 
@@ -217,10 +241,13 @@ class Letterhead:
         unsubscribe: str | None = None,
         archive: str | None = None,
         message_id: str | None = None,
+        sender: str | None = None,
     ) -> Message:
-        """One message. Raises :class:`HeaderInjection` for a line break in any
+        """One message; ``sender`` is its envelope sender (default: the From address),
+        where its bounces go. Raises :class:`HeaderInjection` for a line break in any
         header value and ``ValueError`` for an address that cannot be written."""
         to = address(to)
+        envelope = self.sender if sender is None else address(sender, "envelope sender")
         mid = _checked(message_id or self.random_id(), "Message-ID")
         lines = [
             self.shared,
@@ -240,7 +267,7 @@ class Letterhead:
         if html is not None:
             html_b = _normalised(html.encode() if isinstance(html, str) else html)
         boundary = self._boundary(mid, (text_b, html_b or b""))
-        return Message(self.sender, to, mid, b"".join(lines), text_b, html_b, boundary)
+        return Message(envelope, to, mid, b"".join(lines), text_b, html_b, boundary, self.dkim)
 
     def random_id(self) -> str:
         return f"<{secrets.token_hex(12)}@{self.domain}>"
@@ -256,6 +283,23 @@ class Letterhead:
             tail += 1
 
 
+_ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*\Z")
+
+
+def list_id(name: str, identifier: str) -> bytes:
+    """``List-Id: name <identifier>`` (RFC 2919): the name is what mail readers show,
+    quoted when it needs to be, encoded when it is not ASCII."""
+    ident = f"<{_checked(identifier, 'List-Id')}>"
+    name = _checked(name, "list name").strip()
+    if not name:
+        return header("List-Id", ident)
+    if not name.isascii() or "=?" in name:
+        return f"List-Id: {encode_words(name)}\n {ident}\n".encode()
+    if not _ATEXT.match(name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return header("List-Id", f"{name} {ident}")
+
+
 def build_message(
     mail: MailSettings,
     *,
@@ -267,9 +311,21 @@ def build_message(
     archive: str | None = None,
     message_id: str | None = None,
     date: datetime | None = None,
+    signing: SigningKey | None = None,
+    dkim_domain: str | None = None,
+    from_address: str | None = None,
+    from_name: str | None = None,
+    sender: str | None = None,
 ) -> Message:
     """One message outside a daily run (confirmation mails, tests)."""
-    return Letterhead(mail, date=date or datetime.now().astimezone()).message(
+    return Letterhead(
+        mail,
+        date=date or datetime.now().astimezone(),
+        signing=signing,
+        dkim_domain=dkim_domain,
+        from_address=from_address,
+        from_name=from_name,
+    ).message(
         to=to,
         subject=subject,
         text=text,
@@ -277,4 +333,5 @@ def build_message(
         unsubscribe=unsubscribe,
         archive=archive,
         message_id=message_id,
+        sender=sender,
     )

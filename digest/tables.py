@@ -156,3 +156,38 @@ embeddings = Table(
     Column("title", Text, nullable=False),
     Column("vector", LargeBinary, nullable=False),
 )
+
+# mail that stops: a reader whose address bounced for good, kept bouncing, or who
+# complained; the day plans only active readers, and a suppressed reader is not one
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("kind", String(20), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("since", DateTime, nullable=False),
+    Column("previous_status", String(20), nullable=False),
+)
+
+# every bounce and complaint read from the bounce mailbox, once (by its report id)
+mail_reports = Table(
+    "mail_reports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("report_id", String(300), nullable=False, unique=True),
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("kind", String(20), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("received_at", DateTime, nullable=False),
+    Index("ix_mail_reports_subscriber_received", "subscriber_id", "received_at"),
+)

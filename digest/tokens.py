@@ -1,11 +1,13 @@
 """Signed, purpose-bound tokens for every link in emails, feeds and pages.
 
 A token names one subscriber (for archive links, a subscriber and a delivery) for one
-purpose; the purpose is the signing salt, so a token made for one purpose never reads
-as another. Confirm, manage and feedback tokens carry a timestamp and expire (feedback
-links sit in every email and feed, and each one changes a profile); the others last
-until the secret changes. Payloads are short strings signed with HMAC-SHA256, cheap
-enough to mint for every subscriber of a large audience each day.
+purpose (``bounce``: the reader's return path, ``bounces+TOKEN@domain``, which names
+the reader a bounce or a complaint is about); the purpose is the signing salt, so a
+token made for one purpose never reads as another. Confirm, manage and feedback tokens
+carry a timestamp and expire (feedback links sit in every email and feed, and each one
+changes a profile); the others last until the secret changes. Payloads are short
+strings signed with HMAC-SHA256, cheap enough to mint for every subscriber of a large
+audience each day.
 """
 
 from __future__ import annotations
@@ -15,8 +17,16 @@ from typing import Literal
 
 from itsdangerous import BadSignature, SignatureExpired, Signer, TimestampSigner
 
-Purpose = Literal["confirm", "manage", "unsubscribe", "feedback", "feed", "archive"]
-PURPOSES: tuple[Purpose, ...] = ("confirm", "manage", "unsubscribe", "feedback", "feed", "archive")
+Purpose = Literal["confirm", "manage", "unsubscribe", "feedback", "feed", "archive", "bounce"]
+PURPOSES: tuple[Purpose, ...] = (
+    "confirm",
+    "manage",
+    "unsubscribe",
+    "feedback",
+    "feed",
+    "archive",
+    "bounce",
+)
 EXPIRING: frozenset[str] = frozenset({"confirm", "manage", "feedback"})
 MIN_SECRET = 16
 MAX_ID = 2**63 - 1

@@ -9,7 +9,7 @@ import pytest
 from digest.settings import Settings, load_settings
 from digest.store import Store
 
-pytest_plugins = ["tests.feed_server", "tests.smtp_server"]
+pytest_plugins = ["tests.feed_server", "tests.smtp_server", "tests.imap_server"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 20, 6, 0, 0)

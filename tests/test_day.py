@@ -106,7 +106,7 @@ def test_a_day_sends_one_well_formed_message_per_reader(
         for needle in ("{{", "}}", "{%", "%}", "JINJATAG"):
             assert needle not in text and needle not in html
         assert msg["Message-ID"].endswith("@example.org>")
-        assert msg["Date"] and msg["List-Id"] == "<daily.digest.localhost>"
+        assert msg["Date"] and msg["List-Id"] == "digest <daily.digest.localhost>"
         unsubscribe = msg["List-Unsubscribe"].strip().strip("<>")
         assert unsubscribe.startswith("https://digest.example.org/u/")
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

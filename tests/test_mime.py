@@ -53,7 +53,7 @@ def test_headers_and_parts_read_back_as_built(settings: Settings) -> None:
     assert back["To"] == "zoe@example.org"
     assert back["Date"].datetime == DATE
     assert back["Message-ID"] == "<digest.2026-11-20.7@example.org>"
-    assert back["List-Id"] == f"<{settings.mail.list_id}>"
+    assert back["List-Id"] == f"Dïgest — papers <{settings.mail.list_id}>"
     assert back["List-Unsubscribe"] == "<https://x.example/u/T.abc>"
     assert back["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert back["Archived-At"] == "<https://x.example/a/A.def>"

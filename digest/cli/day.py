@@ -23,6 +23,7 @@ from digest.cli.base import (
 )
 from digest.cli.papers import print_collect
 from digest.day import preview as previews
+from digest.day.returns import ReturnsReport
 from digest.day.run import DayReport, run_day
 from digest.day.shard import MissingSecret, link_maker
 from digest.deliver import destination
@@ -40,6 +41,8 @@ def print_day(
     """The day's summary; ``mail_to`` says where mail went, ``got`` who got what."""
     if report.collected is not None:
         print_collect(report.collected)
+    if report.returns is not None:
+        print_returns(report.returns)
     w = report.written
     if report.dry_run:
         _print_dry_run(report)
@@ -71,6 +74,18 @@ def print_day(
         console.print(f"[red]failed {email}: {reason}")
     if report.aborted:
         console.print(f"[red]{report.aborted}")
+
+
+def print_returns(returns: ReturnsReport) -> None:
+    """What the bounce mailbox held: one line, and one per reader it suppressed."""
+    click.echo(
+        f"bounce mailbox: {returns.read} read · {len(returns.suppressed)} suppressed · "
+        f"{returns.soft} soft bounces counted · {returns.ignored} not about a reader"
+    )
+    for email, kind, why in returns.suppressed:
+        console.print(f"[yellow]suppressed {email} ({kind}): {why}")
+    if returns.error:
+        console.print(f"[red]{returns.error}")
 
 
 def _print_dry_run(report: DayReport) -> None:

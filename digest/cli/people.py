@@ -82,24 +82,73 @@ def _last(delivery: Delivery | None) -> str:
 
 
 @main.group("subscribers", invoke_without_command=True)
+@click.option(
+    "--suppressed", is_flag=True, help="The suppression list: whose mail stopped, and why."
+)
 @click.pass_context
-def subscribers_group(ctx: click.Context) -> None:
-    """List subscribers with their status and last digest; show or delete one.
+def subscribers_group(ctx: click.Context, suppressed: bool) -> None:
+    """List subscribers with their status and last digest; show, delete or resume one.
 
     \b
         digest subscribers
         digest subscribers list --status pending
+        digest subscribers --suppressed
         digest subscribers show ada@example.org
+        digest subscribers resume ada@example.org
         digest subscribers delete ada@example.org --yes
     """
     if ctx.invoked_subcommand is None:
-        ctx.invoke(subscribers_list)
+        ctx.invoke(suppressed_list if suppressed else subscribers_list)
+
+
+@subscribers_group.command("suppressed")
+@with_settings
+def suppressed_list(settings: Settings) -> None:
+    """The suppression list: each address the day no longer mails, since when, and
+    why (a hard bounce, repeated soft bounces, a complaint).
+
+    \b
+        digest subscribers suppressed
+    """
+    store = open_data(settings)
+    try:
+        found = store.suppressions()
+    finally:
+        store.close()
+    if not found:
+        click.echo("no suppressed subscribers")
+        return
+    rows = [("email", "kind", "since", "why")]
+    rows += [(s.email, s.kind, f"{s.since:%Y-%m-%d %H:%M}", s.reason) for s in found]
+    print_columns(rows)
+
+
+@subscribers_group.command("resume")
+@click.argument("email")
+@with_settings
+def subscribers_resume(settings: Settings, email: str) -> None:
+    """Mail a suppressed subscriber again, from the next run on (as the Resume button
+    on their manage page does).
+
+    \b
+        digest subscribers resume ada@example.org
+    """
+    store = open_data(settings)
+    try:
+        sub = store.subscriber(email)
+        if sub is None:
+            raise click.ClickException(f"no subscriber {email}")
+        if not store.resume(sub.id):
+            raise click.ClickException(f"{sub.email} is not suppressed")
+    finally:
+        store.close()
+    click.echo(f"resumed {sub.email}")
 
 
 @subscribers_group.command("list")
 @click.option(
     "--status",
-    type=click.Choice(["pending", "active", "unsubscribed"]),
+    type=click.Choice(["pending", "active", "suppressed", "unsubscribed"]),
     default=None,
     help="Only subscribers with this status.",
 )
@@ -142,6 +191,7 @@ def subscribers_show(settings: Settings, email: str) -> None:
             raise click.ClickException(f"no subscriber {email}")
         profiles = store.profiles(sub.id)
         ledger = store.deliveries(subscriber_id=sub.id)
+        stopped = store.suppression(sub.id)
     finally:
         store.close()
     days = ",".join(WEEKDAYS[d] for d in sub.weekdays) if sub.cadence == "weekly" else "every day"
@@ -149,6 +199,10 @@ def subscribers_show(settings: Settings, email: str) -> None:
     click.echo(
         f"digest: {days} at {sub.send_hour:02d}:00 {sub.timezone}, by {' and '.join(sub.channels)}"
     )
+    if stopped is not None:
+        click.echo(
+            f"suppressed since {stopped.since:%Y-%m-%d %H:%M} ({stopped.kind}): {stopped.reason}"
+        )
     for profile in profiles:
         terms = len(profile.keywords) + len(profile.authors) + len(profile.categories)
         click.echo(f"profile {profile.name!r}: {terms} terms, up to {profile.max_papers} papers")

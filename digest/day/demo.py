@@ -1,4 +1,8 @@
-"""A whole day on the bundled samples, in a throwaway folder, with two demo readers."""
+"""A whole day on the bundled samples, in a throwaway folder, with two demo readers.
+
+The demo sends as a real installation would: each message is DKIM-signed, with a
+throwaway key made for the demo (its public half and DNS record are written beside
+the outbox), and carries its reader's own return path."""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from digest.accounts import import_subscribers
 from digest.day.feeds import stored_feed
 from digest.day.preview import preview
@@ -20,7 +26,8 @@ from digest.day.sources import sample_sources
 from digest.models import SourceReport
 from digest.profiles import load_subscriber_file
 from digest.render import Renderer
-from digest.settings import Settings, load_settings
+from digest.settings import DkimSettings, Settings, load_settings
+from digest.signing import load_key, write_key, zone_entry
 from digest.store import Store
 
 
@@ -32,6 +39,7 @@ class DemoReport:
     messages: int
     preview: Path
     feeds: list[Path]
+    dkim_record: Path
 
 
 def _write_feeds(store: Store, settings: Settings) -> list[Path]:
@@ -49,15 +57,44 @@ def _write_feeds(store: Store, settings: Settings) -> list[Path]:
     return written
 
 
+DEMO_DOMAIN = "example.org"
+
+
+def _demo_key(data_dir: Path) -> tuple[Path, Path]:
+    """The demo's throwaway signing key (made once per demo folder) and a file beside
+    the outbox with what a real domain would publish for it."""
+    path = data_dir / "dkim" / "demo.pem"
+    key = (
+        load_key(DkimSettings(key_file=path, selector="demo"))
+        if path.exists()
+        else write_key(path, "demo", "rsa")
+    )
+    assert key is not None
+    public = key.key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    record = data_dir / "outbox-dkim.txt"
+    record.write_text(
+        "Every message in outbox/ is DKIM-signed with a key made for this demo.\n"
+        f"A real {DEMO_DOMAIN} would publish its public half as this DNS record:\n\n"
+        f"{zone_entry(key, DEMO_DOMAIN)}\n\nThe public key:\n\n{public.decode()}",
+        encoding="utf-8",
+    )
+    return path, record
+
+
 def demo(
     folder: Path | None, *, now: datetime, on_source: Callable[[SourceReport], None] | None = None
 ) -> DemoReport:
     data_dir = folder or Path(tempfile.mkdtemp(prefix="digest-demo-"))
+    key_file, record = _demo_key(data_dir)
     settings = load_settings(
         data_dir=data_dir,
         secret_key=secrets.token_urlsafe(32),
         sources=[s.model_dump() for s in sample_sources()],
-        mail={"from_address": "digest@example.org"},
+        mail={
+            "from_address": f"digest@{DEMO_DOMAIN}",
+            "bounce_address": f"bounces@{DEMO_DOMAIN}",
+        },
+        dkim={"key_file": key_file, "selector": "demo"},
         day={"workers": 1},
     )
     store = open_store(settings)
@@ -77,4 +114,4 @@ def demo(
     preview_path.write_text(html, encoding="utf-8")
     outbox = data_dir / "outbox"
     count = len(mailbox.Maildir(outbox, create=True))
-    return DemoReport(data_dir, report, outbox, count, preview_path, feeds)
+    return DemoReport(data_dir, report, outbox, count, preview_path, feeds, record)

@@ -26,7 +26,8 @@ from typing import Any
 from digest.collect import CollectReport
 from digest.day.picks import Picker
 from digest.day.plan import Plan, ShardSpec, find_due, plan_day, waiting
-from digest.day.shard import ShardReport, Stopped, Worker, link_maker, open_store
+from digest.day.returns import ReturnsReport, read_returns
+from digest.day.shard import ShardReport, Stopped, Worker, link_maker, open_store, signing_key
 from digest.day.sources import collect_sources
 from digest.day.vectors import Models, refit
 from digest.deliver import Mailer
@@ -43,6 +44,7 @@ class DayReport:
     """What a run collected, planned and wrote."""
 
     collected: CollectReport | None = None
+    returns: ReturnsReport | None = None  # the bounce mailbox, read before planning
     refitted: bool = False
     plan: Plan = field(default_factory=Plan)
     written: ShardReport = field(default_factory=ShardReport)
@@ -140,6 +142,7 @@ def run_day(
     due reader would get and writes nothing."""
     report = DayReport(dry_run=dry_run)
     link_maker(settings)  # no secret, no run
+    signing_key(settings)  # nor with a DKIM key that cannot sign
     started = time.perf_counter()
     if collect_first and settings.sources and not dry_run:
         report.collected = collect_sources(
@@ -147,6 +150,8 @@ def run_day(
         )
         if report.collected.batch.size:
             report.refitted = refit(store, now=now) is not None
+    if settings.bounces.configured and not dry_run:
+        report.returns = read_returns(store, settings, now=now)
     lap = time.perf_counter()
     report.seconds["collect"] = lap - started
     if dry_run:

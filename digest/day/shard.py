@@ -25,6 +25,7 @@ from digest.mime import Letterhead, Message
 from digest.models import Digest, DigestSection, Subscriber
 from digest.render import Renderer
 from digest.settings import Settings
+from digest.signing import SigningKey, SigningKeyError, load_key
 from digest.store import Delivery, Finished, Item, Store
 from digest.store.ledger import CANCELLED, DEFERRED, EMPTY, FAILED, FEED_ONLY, SENT
 from digest.tokens import Tokens
@@ -41,7 +42,16 @@ def link_maker(settings: Settings) -> LinkMaker:
         tokens = Tokens(settings.secret_key.get_secret_value())
     except ValueError as exc:
         raise MissingSecret(f"{exc}; `digest init` writes a suitable one") from exc
-    return LinkMaker(settings.web.base_url, tokens)
+    return LinkMaker(settings.web.base_url, tokens, settings.mail.bounce_address)
+
+
+def signing_key(settings: Settings) -> SigningKey | None:
+    """The DKIM key, loaded once per process; a key file that is set and cannot be
+    used stops the run like a missing secret."""
+    try:
+        return load_key(settings.dkim)
+    except SigningKeyError as exc:
+        raise MissingSecret(str(exc)) from exc
 
 
 def open_store(settings: Settings) -> Store:
@@ -122,7 +132,12 @@ class Worker:
         self.picker = Picker(self.store, Models(self.store), settings.day.replacements)
         self.renderer = Renderer(settings)
         self.feeds = FeedWriter(settings, self.links)
-        self.letterhead = Letterhead(settings.mail, date=now.replace(tzinfo=UTC))
+        self.letterhead = Letterhead(
+            settings.mail,
+            date=now.replace(tzinfo=UTC),
+            signing=signing_key(settings),
+            dkim_domain=settings.dkim.domain,
+        )
         self.mailer = mailer or make_mailer(settings)
         self.sleep = sleep
         self.on_digest = on_digest
@@ -242,6 +257,7 @@ class Worker:
                 unsubscribe=digest.links.unsubscribe,
                 archive=digest.links.archive,
                 message_id=message_id_for(self.settings.mail, row.id, row.day),
+                sender=self.links.return_path(sub.id),
             )
         except ValueError as exc:
             report.failed.append((sub.email, f"bad message: {exc}"))

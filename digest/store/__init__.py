@@ -5,12 +5,14 @@ from __future__ import annotations
 from digest.store.ledger import Delivery, Due, Finished, Item, LedgerStore
 from digest.store.papers import PaperStore, SourceState, Validators
 from digest.store.people import PeopleStore, UnknownSubscriber
+from digest.store.suppression import Suppression, SuppressionStore
 from digest.store.vectors import VectorStore
 
 
-class Store(PaperStore, PeopleStore, LedgerStore, VectorStore):
+class Store(PaperStore, PeopleStore, LedgerStore, VectorStore, SuppressionStore):
     """Papers, batches and sources; subscribers and profiles; the send ledger; the
-    text model, embeddings and cached profile vectors."""
+    text model, embeddings and cached profile vectors; bounces, complaints and the
+    suppression list."""
 
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "Item",
     "SourceState",
     "Store",
+    "Suppression",
     "UnknownSubscriber",
     "Validators",
 ]

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from digest.models import MAX_FEEDBACK, Profile, Subscriber
 from digest.store.base import StoreBase
-from digest.tables import blobs, deliveries, profiles, subscribers
+from digest.tables import blobs, deliveries, mail_reports, profiles, subscribers, suppressions
 
 log = logging.getLogger("digest.store")
 
@@ -193,6 +193,8 @@ class PeopleStore(StoreBase):
         with self.engine.begin() as conn:
             conn.execute(delete(profiles).where(profiles.c.subscriber_id == subscriber_id))
             conn.execute(delete(deliveries).where(deliveries.c.subscriber_id == subscriber_id))
+            for table in (suppressions, mail_reports):
+                conn.execute(delete(table).where(table.c.subscriber_id == subscriber_id))
             done = conn.execute(
                 update(subscribers)
                 .where(subscribers.c.id == subscriber_id, _LIVE)

@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from jinja2 import Environment
 from starlette.responses import HTMLResponse
 
-from digest.day.shard import MissingSecret
+from digest.day.shard import MissingSecret, signing_key
 from digest.links import LinkMaker
 from digest.models import Subscriber
 from digest.settings import Settings
@@ -77,7 +77,8 @@ class Web:
             self.tokens = Tokens(secret)
         except ValueError as exc:
             raise MissingSecret(f"{exc}; `digest init` writes a suitable one") from exc
-        self.links = LinkMaker(settings.web.base_url, self.tokens)
+        self.links = LinkMaker(settings.web.base_url, self.tokens, settings.mail.bounce_address)
+        self.signing = signing_key(settings)
         self.csrf = Csrf(secret)
         self.templates = template_env(settings)
         self.secure_cookies = settings.web.base_url.startswith("https://")

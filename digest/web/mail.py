@@ -18,6 +18,7 @@ from jinja2 import Environment
 from digest.deliver import make_mailer, send_with_retry
 from digest.mime import build_message
 from digest.settings import Settings
+from digest.signing import SigningKey
 from digest.store import Store
 
 log = logging.getLogger("digest.web")
@@ -41,6 +42,7 @@ class LinkMail:
     kind: Kind
     to: str
     link: str
+    sender: str | None = None  # the reader's return path
 
 
 SUBJECTS: dict[Kind, str] = {
@@ -49,17 +51,24 @@ SUBJECTS: dict[Kind, str] = {
 }
 
 
-def send_link_mail(settings: Settings, templates: Environment, mail: LinkMail) -> None:
+def send_link_mail(
+    settings: Settings,
+    templates: Environment,
+    mail: LinkMail,
+    signing: SigningKey | None = None,
+) -> None:
     """Render and send; failures are logged, never shown (the page looked the same
     whether or not anything was sent) and never raised: this runs after the response,
     where an exception would only break the connection."""
     try:
-        _send_link_mail(settings, templates, mail)
+        _send_link_mail(settings, templates, mail, signing)
     except Exception as exc:
         log.warning("%s mail to subscriber not sent: %s", mail.kind, exc, exc_info=True)
 
 
-def _send_link_mail(settings: Settings, templates: Environment, mail: LinkMail) -> None:
+def _send_link_mail(
+    settings: Settings, templates: Environment, mail: LinkMail, signing: SigningKey | None
+) -> None:
     context = {
         "link": mail.link,
         "name": settings.mail.from_name,
@@ -75,6 +84,11 @@ def _send_link_mail(settings: Settings, templates: Environment, mail: LinkMail) 
         subject=SUBJECTS[mail.kind].format(name=settings.mail.from_name),
         text=text,
         html=html,
+        signing=signing,
+        dkim_domain=settings.dkim.domain,
+        from_address=settings.mail.link_from_address,
+        from_name=settings.mail.link_from_name,
+        sender=mail.sender,
     )
     with make_mailer(settings) as mailer:
         outcome = send_with_retry(

@@ -73,13 +73,17 @@ def manage_page(
         notice=notice,
         feed_url=web.links.feed(sub.id),
         unsubscribe_url=web.links.path("unsubscribe", sub.id),
+        suppression=web.store.suppression(sub.id) if sub.status == "suppressed" else None,
         hours=range(24),
         weekdays=forms.WEEKDAYS,
         timezones=forms.timezone_names(),
     )
 
 
-def manage(request: Request, token: str, saved: str = "") -> Response:
+NOTICES = {"saved": "Saved.", "resumed": "Your digest is on again, from the next one on."}
+
+
+def manage(request: Request, token: str, saved: str = "", resumed: str = "") -> Response:
     web = web_of(request)
     try:
         sub = web.subscriber_for("manage", token)
@@ -102,9 +106,8 @@ def manage(request: Request, token: str, saved: str = "") -> Response:
         weekdays=sub.weekdays,
         channels=sub.channels,
     )
-    return manage_page(
-        web, request, sub, form, preview_profiles=profiles, notice="Saved." if saved else ""
-    )
+    notice = NOTICES["resumed"] if resumed else NOTICES["saved"] if saved else ""
+    return manage_page(web, request, sub, form, preview_profiles=profiles, notice=notice)
 
 
 async def manage_save(request: Request, token: str, form: CheckedForm) -> Response:
@@ -119,6 +122,9 @@ async def manage_save(request: Request, token: str, form: CheckedForm) -> Respon
 
 
 def save(web: Web, request: Request, sub: Subscriber, posted_form: Posted) -> Response:
+    if posted_form["action"] == "resume":
+        rules.resume(web.store, sub)
+        return RedirectResponse(f"{request.url.path}?resumed=1", status_code=303)
     stored = web.store.profiles(sub.id)
     form = manage_form.read_manage_form(posted_form.fields, stored)
     result = manage_form.validate_manage(form, stored, lambda ids: resolve_seeds(web, ids))
@@ -146,5 +152,7 @@ def renew(web: Web, request: Request, token: str) -> HTMLResponse:
     )
     mail = rules.renew_manage_link(web.store, web.links, sid, now=web.clock())
     if mail is not None:
-        response.background = BackgroundTask(send_link_mail, web.settings, web.templates, mail)
+        response.background = BackgroundTask(
+            send_link_mail, web.settings, web.templates, mail, web.signing
+        )
     return response

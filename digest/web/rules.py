@@ -13,6 +13,7 @@ from digest.day import vectors
 from digest.links import LinkMaker
 from digest.models import Profile, Subscriber
 from digest.store import Store
+from digest.store.suppression import SUPPRESSED
 from digest.web.forms import Subscription
 from digest.web.mail import LinkMail, claim_send
 
@@ -32,9 +33,9 @@ def subscribe(
         store.save_profiles(sub.id, [form.profile], now=now)
     if not claim_send(store, sub.id, now=now):
         return None
-    if sub.status == "active":
-        return LinkMail("manage", sub.email, links.manage(sub.id))
-    return LinkMail("confirm", sub.email, links.confirm(sub.id))
+    if sub.status in ("active", SUPPRESSED):  # the manage page is where mail resumes
+        return LinkMail("manage", sub.email, links.manage(sub.id), links.return_path(sub.id))
+    return LinkMail("confirm", sub.email, links.confirm(sub.id), links.return_path(sub.id))
 
 
 def renew_manage_link(
@@ -43,9 +44,11 @@ def renew_manage_link(
     """A fresh manage link for an expired one, to the subscriber's own address only
     (rate limited, and only while subscribed)."""
     sub = store.subscriber(subscriber_id)
-    if sub is None or sub.status != "active" or not claim_send(store, sub.id, now=now):
+    if sub is None or sub.status not in ("active", SUPPRESSED):
         return None
-    return LinkMail("manage", sub.email, links.manage(sub.id))
+    if not claim_send(store, sub.id, now=now):
+        return None
+    return LinkMail("manage", sub.email, links.manage(sub.id), links.return_path(sub.id))
 
 
 def confirm(store: Store, sub: Subscriber, *, now: datetime) -> None:
@@ -57,6 +60,12 @@ def unsubscribe(store: Store, sub: Subscriber, *, now: datetime) -> None:
     """At once, and harmlessly again: mail stops from the next run on."""
     if sub.status != "unsubscribed":
         store.update_subscriber(sub.id, status="unsubscribed", unsubscribed_at=now)
+
+
+def resume(store: Store, sub: Subscriber) -> bool:
+    """Send again to a suppressed reader who asks for it on their manage page: they
+    are as they were before, and their digest goes from the next run on."""
+    return store.resume(sub.id)
 
 
 def save_profiles(

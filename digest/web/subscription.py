@@ -68,7 +68,9 @@ async def subscribe(request: Request, form: CheckedForm) -> Response:
     mail = await run_in_threadpool(rules.subscribe, web.store, web.links, parsed, now=web.clock())
     response = web.page(request, "check_inbox.html", title="Check your inbox", email=parsed.email)
     if mail is not None:
-        response.background = BackgroundTask(send_link_mail, web.settings, web.templates, mail)
+        response.background = BackgroundTask(
+            send_link_mail, web.settings, web.templates, mail, web.signing
+        )
     return response
 
 
