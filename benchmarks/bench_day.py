@@ -122,7 +122,7 @@ def digest(cfg: Path, *args: str, check: bool = True) -> subprocess.CompletedPro
 
 
 def setup(folder: Path, rows: list[dict[str, Any]], n: int) -> dict[str, float]:
-    (folder / "data").mkdir(parents=True, exist_ok=True)  # what `digest init` makes
+    folder.mkdir(parents=True, exist_ok=True)
     cfg = config(folder)
     history, batch, nextday = rows[-22_000:-2_000], rows[-2_000:-1_000], rows[-1_000:]
     for name, part in (("history", history), ("batch", batch), ("nextday", nextday)):
