@@ -13,7 +13,7 @@ _ARXIV_RE = re.compile(
     rf"(?P<id>{_NEW_ID}|{_OLD_ID})(?:v(?P<version>\d+))?(?:\.pdf)?\s*$",
     re.IGNORECASE,
 )
-_DOI_RE = re.compile(r"(10\.\d{4,9}/\S+)", re.IGNORECASE)
+_DOI_RE = re.compile(r"(10\.\d{4,9}/[!-~]+)", re.IGNORECASE)  # printable ASCII only
 _WORD_RE = re.compile(r"[a-z0-9]+")
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from digest.models import Paper, Profile, ScoredPaper
 from digest.profiles import load_profile_file
 from digest.score import ProfileVector, Seeds, build_profile, score_batch
-from digest.sources.jsonl import parse_jsonl
+from digest.sources.formats import parse
 from digest.textmodel import TextModel, paper_text
 
 
@@ -123,7 +123,7 @@ def rank_file(papers_path: Path, profile_path: Path, top: int | None = None) -> 
         data = papers_path.read_bytes()
     except OSError as exc:
         raise RankInputError(f"{papers_path}: {exc.strerror or exc}") from exc
-    result = parse_jsonl(data, source=papers_path.name)
+    result = parse(data, source=papers_path.name, format="jsonl")
     if result.error:
         raise RankInputError(f"{papers_path}: {result.error}")
     papers = list({p.id: p for p in result.papers}.values())

@@ -90,6 +90,9 @@ def parse_jsonl(data: bytes, *, source: str) -> ParseResult:
                 f"line {number}: not JSON ({exc.msg if hasattr(exc, 'msg') else exc}); skipped"
             )
             continue
+        except RecursionError:
+            result.warnings.append(f"line {number}: JSON nested too deeply; skipped")
+            continue
         paper = _record_paper(record, source) if isinstance(record, dict) else None
         if paper is None:
             result.warnings.append(f"line {number}: no title; skipped")
