@@ -25,7 +25,7 @@ import feedparser
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
-from digest.identity import normalise_doi, paper_key, parse_arxiv_id
+from digest.identity import canonical_url, normalise_doi, paper_key, parse_arxiv_id
 from digest.models import Paper, ParseResult
 from digest.sources.text import names, plain
 
@@ -147,7 +147,7 @@ def _best_arxiv(
 
 
 def _entry_paper(entry: Any, source: str, channel_day: date | None) -> Paper | None:
-    link = entry.get("link") or ""
+    link = canonical_url(entry.get("link"))
     title = plain(entry.get("title")) or link  # an untitled item is still a link worth keeping
     if not title:
         return None

@@ -7,6 +7,7 @@ import gzip
 import io
 from collections.abc import Callable
 
+from digest.identity import canonical_url
 from digest.models import Paper, ParseResult
 from digest.sources.feed import parse_feed
 from digest.sources.hf import parse_hf_api, parse_hf_page
@@ -107,6 +108,6 @@ def _tidy_paper(paper: Paper) -> Paper:
         abstract=clean(paper.abstract),
         authors=tuple(a for a in map(clean, paper.authors) if a),
         categories=tuple(c for c in map(clean, paper.categories) if c),
-        url=clean(paper.url),
+        url=canonical_url(paper.url),
         comment=clean(paper.comment) or None,
     )

@@ -12,7 +12,7 @@ import json
 from datetime import date
 from typing import Any
 
-from digest.identity import normalise_doi, paper_key, parse_arxiv_id
+from digest.identity import canonical_url, normalise_doi, paper_key, parse_arxiv_id
 from digest.models import Paper, ParseResult
 from digest.sources.text import plain
 
@@ -58,7 +58,7 @@ def _record_paper(record: dict[str, Any], source: str) -> Paper | None:
     abstract = (
         plain(abstract) if ("<" in abstract or "&" in abstract) else " ".join(abstract.split())
     )
-    link = _text(record.get("abs") or record.get("url") or record.get("link"))
+    link = canonical_url(_text(record.get("abs") or record.get("url") or record.get("link")))
     arxiv = parse_arxiv_id(str(record.get("id", ""))) or parse_arxiv_id(link)
     arxiv_id, version = arxiv if arxiv else (None, None)
     doi = normalise_doi(_text(record.get("doi")))
