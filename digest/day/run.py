@@ -136,7 +136,7 @@ def run_day(
         report.collected = collect_sources(
             store, settings, settings.sources, now=now, on_source=on_source
         )
-        if report.collected.batch.size:
+        if report.collected.batch.size or report.collected.recovered:
             report.refitted = refit(store, now=now) is not None
     lap = time.perf_counter()
     report.seconds["collect"] = lap - started
@@ -353,7 +353,7 @@ def scheduled_collect(settings: Settings) -> None:
     store = open_store(settings)
     try:
         collected = collect_sources(store, settings, settings.sources, now=_utcnow())
-        if collected.batch.size:
+        if collected.batch.size or collected.recovered:
             refit(store, now=_utcnow())
     finally:
         store.close()
