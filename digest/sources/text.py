@@ -11,6 +11,7 @@ import unicodedata
 _TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
 _BREAK = re.compile(r"<\s*(?:br|/p|p|/div|/li)\b[^<>]*>", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
+_ODD_SPACE = re.compile(r"\s\s|[^\S ]")
 _LINK_TEXT = re.compile(r"<a\b[^<>]*>((?:[^<]|<(?!/?a\b))*+)</a\s*>", re.IGNORECASE)
 
 
@@ -77,7 +78,9 @@ def clean(text: str | None) -> str:
         text = unicodedata.normalize("NFC", _JUNK.sub("", text))
     elif _JUNK.search(text):
         text = _JUNK.sub("", text)
-    return _SPACE.sub(" ", text).strip()
+    if _ODD_SPACE.search(text):  # most text has none: a scan is cheaper than a rewrite
+        text = _SPACE.sub(" ", text)
+    return text.strip()
 
 
 def plain(text: str | None) -> str:
