@@ -9,7 +9,7 @@ each has a feed), then `digest serve` on a free loopback port. Scenarios, each
 * feed: GET a random reader's personal feed;
 * feed-304: the same with the feed's ETag in `If-None-Match`;
 * subscribe: GET the form (cookie + token) once per worker, then POST a new address;
-* during-the-day: two `digest run` at once for the next day (a second real batch,
+* during-the-day (`--day-requests`): two `digest run` at once for the next day (a second real batch,
   every reader due) while the workers subscribe and give feedback; afterwards every
   answered subscribe and feedback must be in the database, no answer may be a 5xx or
   mention a locked database, and each reader must have one ledger row for the day.
@@ -153,6 +153,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=5000)
     ap.add_argument("--concurrency", type=int, default=20)
     ap.add_argument("--readers", type=int, default=2000)
+    ap.add_argument("--day-requests", type=int, default=1000, help="requests while the day runs")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     os.environ.pop("DIGEST_CONFIG", None)
@@ -288,7 +289,7 @@ def main() -> None:
                     stats.add(t0, 0, repr(exc))
 
             busy = asyncio.run(
-                run_workers("during-the-day", base, args.requests, args.concurrency, busy_job)
+                run_workers("during-the-day", base, args.day_requests, args.concurrency, busy_job)
             )
             outs = [r.communicate(timeout=1800) for r in runs]
             day_s = time.perf_counter() - t_day

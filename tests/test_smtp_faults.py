@@ -8,6 +8,7 @@ must send what is owed, once, and nothing that was refused for good.
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -273,3 +274,63 @@ def test_a_554_greeting_defers_every_digest_and_fails_none(
     assert report.sent == 0 and not report.failed and len(report.deferred) == 4
     assert all("554" in reason for _, reason in report.deferred)
     assert {s for s, _, _ in ledger(day_store).values()} == {DEFERRED}
+
+
+@pytest.fixture
+def cutting_server() -> Iterator[tuple[int, list[int]]]:
+    """An SMTP server on loopback that takes 1 KiB of each message's DATA, then
+    resets the connection; yields its port and the bytes it got of each message."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+    cut: list[int] = []
+
+    def session(conn: socket.socket) -> None:
+        reader = conn.makefile("rb")
+        conn.sendall(b"220 cutting ESMTP\r\n")
+        for line in reader:
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                conn.sendall(b"250-cutting\r\n250 8BITMIME\r\n")
+            elif verb == b"DATA":
+                conn.sendall(b"354 go ahead\r\n")
+                cut.append(len(reader.read(1024)))
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
+            elif verb == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                return
+            else:
+                conn.sendall(b"250 OK\r\n")
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn = listener.accept()[0]
+            except TimeoutError:
+                continue
+            with conn:
+                session(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], cut
+    stop.set()
+    thread.join()
+    listener.close()
+
+
+def test_a_connection_reset_in_the_middle_of_data_defers_and_a_later_run_sends_once(
+    tmp_path: Path,
+    day_store: Store,
+    cutting_server: tuple[int, list[int]],
+    smtp_settings: Settings,
+    smtp_server: SmtpServer,
+) -> None:
+    port, cut = cutting_server
+    report = run(day_store, settings_for(tmp_path, port))
+    assert report.sent == 0 and not report.failed and len(report.deferred) == 4
+    assert len(cut) == 4 * 3 and set(cut) == {1024}  # each message cut short, each round
+    assert {s for s, _, _ in ledger(day_store).values()} == {DEFERRED}
+    assert run(day_store, smtp_settings, now=LATER).sent == 4
+    assert received(smtp_server) == sorted(READERS) and len(smtp_server.messages) == 4
