@@ -172,6 +172,19 @@ def test_a_feed_that_declares_entities_is_refused_whole(document: str) -> None:
         assert result.error is not None and "declares XML entities" in result.error
 
 
+@pytest.mark.parametrize(
+    "document",
+    [
+        b'<rss version="2.0"><channel><title>x &#xD800; </title><item><title>a</title></item></channel></rss>',
+        b'<rss version="2.0"><channel><image></width></image><item><title>a & b</title></item></channel></rss>',
+    ],
+    ids=["surrogate-reference", "stray-end-tag"],
+)
+def test_a_document_feedparser_chokes_on_is_an_error(document: bytes) -> None:
+    result = parse_in_time(document, None)
+    assert result.papers == [] and (result.error or "").startswith("not a feed: unreadable")
+
+
 def test_a_doctype_naming_a_dtd_is_still_a_feed() -> None:
     rss091 = (
         b'<?xml version="1.0"?>\n<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN"'

@@ -202,7 +202,10 @@ def parse_feed(data: bytes, *, source: str) -> ParseResult:
         return ParseResult(error=refused)
     # only plain text is kept (see text.plain), so feedparser's HTML sanitiser, which
     # takes quadratic time on some unclosed markup, has nothing to do
-    parsed = feedparser.parse(data, sanitize_html=False, resolve_relative_uris=False)
+    try:
+        parsed = feedparser.parse(data, sanitize_html=False, resolve_relative_uris=False)
+    except Exception as exc:  # its lenient parser raises on some broken documents
+        return ParseResult(error=f"not a feed: unreadable ({type(exc).__name__}: {exc})")
     problem = _not_a_feed(data, parsed)
     if problem:
         return ParseResult(error=problem)
