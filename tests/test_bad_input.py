@@ -75,6 +75,8 @@ STRAY = [
     b"{" * 3000,
     b"<a>" * 3000,
     b"(arXiv:" * 500,
+    b"</width>",
+    b"<image><width></width></image>",
 ]
 
 
