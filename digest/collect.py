@@ -15,6 +15,7 @@ from digest.store import Store
 class CollectReport:
     batch: Batch
     sources: tuple[SourceReport, ...]
+    recovered: int = 0  # papers of batches an interrupted collect stored but never closed
 
     @property
     def failed(self) -> tuple[SourceReport, ...]:
@@ -32,8 +33,11 @@ def collect(
 
     A source that fails (unreachable, not a feed, unreadable) is reported and changes
     nothing already stored; the other sources still run. Papers first seen here form
-    the batch, so collecting the same inputs twice gives an empty second batch.
+    the batch, so collecting the same inputs twice gives an empty second batch. Each
+    source's papers are stored in one transaction: a collect killed midway leaves
+    every source stored whole or not at all, and its batch is closed by the next.
     """
+    recovered = store.close_open_batches()
     batch_id = store.new_batch(now, [s.name for s in sources])
     reports = []
     for source in sources:
@@ -41,7 +45,7 @@ def collect(
         reports.append(report)
         if on_source is not None:
             on_source(report)
-    return CollectReport(store.close_batch(batch_id), tuple(reports))
+    return CollectReport(store.close_batch(batch_id), tuple(reports), recovered)
 
 
 def _collect_one(store: Store, source: Source, batch_id: int, now: datetime) -> SourceReport:

@@ -3,6 +3,9 @@
 A :class:`Mailer` takes a finished :class:`~digest.mime.Message` and either
 delivers it or raises :class:`TemporaryFailure` (try again later: SMTP 4xx, a dropped
 connection) or :class:`PermanentFailure` (SMTP 5xx: record the server's reply, move on).
+:class:`Unavailable` is a temporary failure that no other message can get past either
+(the server cannot be reached, refuses the session, or cannot give the security or the
+login the settings ask for): a 5xx there says nothing about a reader.
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ class TemporaryFailure(SendError):
 
 class PermanentFailure(SendError):
     pass
+
+
+class Unavailable(TemporaryFailure):
+    """No session with the server: every message waits until it can be opened."""
 
 
 class Mailer(Protocol):
@@ -119,24 +126,44 @@ class SmtpMailer:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
-        conn: smtplib.SMTP
-        if s.security == "ssl":
-            conn = smtplib.SMTP_SSL(
-                s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
-            )
-        else:
-            conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-            if s.security == "starttls":
-                conn.starttls(context=ssl.create_default_context())
-        if s.username:
-            password = s.password.get_secret_value() if s.password else ""
-            conn.login(s.username, password)
+        conn: smtplib.SMTP | None = None
+        try:
+            if s.security == "ssl":
+                conn = smtplib.SMTP_SSL(
+                    s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
+                )
+            else:
+                conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+                if s.security == "starttls":
+                    conn.ehlo()
+                    if not conn.has_extn("starttls"):
+                        # never fall back to sending in the clear
+                        raise Unavailable(
+                            f"SMTP server {s.host}:{s.port} does not offer STARTTLS, "
+                            "which smtp.security = starttls requires"
+                        )
+                    conn.starttls(context=ssl.create_default_context())
+            if s.username:
+                password = s.password.get_secret_value() if s.password else ""
+                conn.login(s.username, password)
+        except Unavailable:
+            _close(conn)
+            raise
+        except smtplib.SMTPResponseException as exc:
+            _close(conn)
+            refused = _failure(exc.smtp_code, exc.smtp_error)
+            where = f"SMTP server {s.host}:{s.port}"
+            raise Unavailable(f"{where} refused the session: {refused}") from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            _close(conn)
+            reason = str(exc) or type(exc).__name__
+            raise Unavailable(f"SMTP server {s.host}:{s.port}: {reason}") from exc
         return conn
 
     def send(self, message: Message) -> None:
+        if self._conn is None:
+            self._conn = self._connect()
         try:
-            if self._conn is None:
-                self._conn = self._connect()
             # 8bit bodies need the server's 8BITMIME; without it they go quoted-printable
             self._conn.ehlo_or_helo_if_needed()
             eight_bit = self._conn.has_extn("8bitmime")
@@ -179,6 +206,11 @@ class SmtpMailer:
                 self._conn.close()
             finally:
                 self._conn = None
+
+
+def _close(conn: smtplib.SMTP | None) -> None:
+    if conn is not None:
+        conn.close()
 
 
 def _failure(code: int, reply: bytes | str) -> SendError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,6 +11,8 @@ import httpx
 
 from digest.settings import HttpSettings
 from digest.store import Validators
+
+MAX_DOWNLOAD = 512 * 2**20  # decoded bytes: a gzip bomb in Content-Encoding stops here
 
 
 class FetchError(Exception):
@@ -73,21 +76,22 @@ def _fetch_with_retries(
             sleep(delay)
             delay *= 2
         try:
-            answer = client.get(url, headers=headers, timeout=http.timeout)
+            with client.stream("GET", url, headers=headers, timeout=http.timeout) as answer:
+                if _retryable(answer.status_code):
+                    problem = f"HTTP {answer.status_code} {answer.reason_phrase}"
+                    continue
+                if answer.status_code >= 400:
+                    raise FetchError(f"HTTP {answer.status_code} {answer.reason_phrase}")
+                body = _read_capped(answer)
         except httpx.TimeoutException:
             problem = f"timed out after {http.timeout:g} s"
             continue
         except httpx.TransportError as exc:
             problem = f"connection failed: {exc}"
             continue
-        if _retryable(answer.status_code):
-            problem = f"HTTP {answer.status_code} {answer.reason_phrase}"
-            continue
-        if answer.status_code >= 400:
-            raise FetchError(f"HTTP {answer.status_code} {answer.reason_phrase}")
         return Response(
             status=answer.status_code,
-            body=answer.content,
+            body=body,
             validators=Validators(
                 etag=answer.headers.get("ETag"),
                 last_modified=answer.headers.get("Last-Modified"),
@@ -95,3 +99,35 @@ def _fetch_with_retries(
             content_type=answer.headers.get("Content-Type", ""),
         )
     raise FetchError(f"{problem} (tried {http.retries + 1} times)")
+
+
+def _read_capped(answer: httpx.Response) -> bytes:
+    """The body, decoded, refused beyond ``MAX_DOWNLOAD`` bytes before it is all in
+    memory. gzip and deflate are undone here, a bounded piece at a time: a few
+    kilobytes of a gzip bomb would otherwise decode to many megabytes in one step."""
+    limit = MAX_DOWNLOAD
+    encoding = answer.headers.get("content-encoding", "").strip().lower()
+    body = bytearray()
+
+    def add(data: bytes) -> None:
+        body.extend(data)
+        if len(body) > limit:
+            raise FetchError(f"the answer is larger than {limit // 2**20} MiB")
+
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        for chunk in answer.iter_bytes():
+            add(chunk)
+        return bytes(body)
+    decoder = zlib.decompressobj(47)  # a zlib or gzip header, whichever it has
+    for raw in answer.iter_raw():
+        data = raw
+        while data:
+            try:
+                add(decoder.decompress(data, limit + 1 - len(body)))
+            except zlib.error as exc:
+                raise FetchError(f"broken {encoding} answer: {exc}") from exc
+            data = decoder.unconsumed_tail
+            if decoder.eof and decoder.unused_data:  # the next gzip member
+                data, decoder = decoder.unused_data, zlib.decompressobj(47)
+    add(decoder.flush())
+    return bytes(body)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 _NEW_ID = r"\d{4}\.\d{4,5}"
 _OLD_ID = r"[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7}"
@@ -13,7 +14,7 @@ _ARXIV_RE = re.compile(
     rf"(?P<id>{_NEW_ID}|{_OLD_ID})(?:v(?P<version>\d+))?(?:\.pdf)?\s*$",
     re.IGNORECASE,
 )
-_DOI_RE = re.compile(r"(10\.\d{4,9}/\S+)", re.IGNORECASE)
+_DOI_RE = re.compile(r"(10\.\d{4,9}/[!-~]+)", re.IGNORECASE)  # printable ASCII only
 _WORD_RE = re.compile(r"[a-z0-9]+")
 
 
@@ -55,11 +56,58 @@ def normalise_url(url: str | None) -> str | None:
     return url.rstrip("/") or None
 
 
+# Query parameters that say how a reader came to a link, not what it points to:
+# campaign tags everywhere, PubMed's feed, filter and version markers, and the
+# "arrived from a feed" marker of Taylor & Francis and Wiley.
+_TRACKING = re.compile(r"^(?:utm_.*|fbclid|gclid|dclid|mc_cid|mc_eid|_hsenc|_hsmi|ref_?src)$", re.I)
+_HOST_TRACKING = {
+    "pubmed.ncbi.nlm.nih.gov": re.compile(r"^(?:fc|ff|v)$", re.I),
+    "tandfonline.com": re.compile(r"^af$", re.I),
+    "onlinelibrary.wiley.com": re.compile(r"^af$", re.I),
+}
+_SAFE = "/%:@!$&'()*+,;=~"  # left as they are: a link that needs no encoding keeps its form
+_URL_JUNK = re.compile(r"[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2060\ufeff\ud800-\udfff]")
+
+
+def canonical_url(url: str | None) -> str:
+    """A link as digest stores and compares it: no tracking parameters, no fragment
+    left empty, raw spaces and other unsafe characters percent-encoded, scheme and
+    host in lower case. Anything that is not an http(s) URL is returned trimmed."""
+    if not url:
+        return ""
+    url = _URL_JUNK.sub("", url).strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return quote(url, safe=_SAFE + "?#[]")
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return url
+    host = parts.netloc.lower()
+    drop = _HOST_TRACKING.get(host.removeprefix("www."))
+    kept = [
+        pair
+        for pair in parts.query.split("&")
+        if pair
+        and not _TRACKING.match(key := unquote_plus(pair.partition("=")[0]))
+        and not (drop and drop.match(key))
+    ]
+    return urlunsplit(
+        (
+            parts.scheme.lower(),
+            host,
+            quote(parts.path, safe=_SAFE),
+            "&".join(quote(pair, safe=_SAFE + "?") for pair in kept),
+            quote(parts.fragment, safe=_SAFE + "?"),
+        )
+    )
+
+
 def title_fingerprint(title: str) -> str:
-    """Accent-, case- and punctuation-insensitive hash of a title."""
+    """Accent-, case-, punctuation- and spacing-insensitive hash of a title: two
+    sources that differ only by a lost space or a hyphen give the same one."""
     folded = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
-    words = " ".join(_WORD_RE.findall(folded))
-    return hashlib.sha1(words.encode()).hexdigest()[:20]
+    letters = "".join(_WORD_RE.findall(folded))
+    return hashlib.sha1(letters.encode()).hexdigest()[:20]
 
 
 def paper_key(*, arxiv_id: str | None, doi: str | None, url: str | None, title: str) -> str:
@@ -69,5 +117,5 @@ def paper_key(*, arxiv_id: str | None, doi: str | None, url: str | None, title: 
     if doi:
         return f"doi:{doi}"
     if url:
-        return url
+        return canonical_url(url)
     return f"title:{title_fingerprint(title)}"

@@ -131,6 +131,8 @@ def _read(path: Path) -> dict[str, Any]:
         raise ProfileFileError(f"{path}: file not found") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ProfileFileError(f"{path}: not valid TOML: {exc}") from exc
+    except RecursionError as exc:
+        raise ProfileFileError(f"{path}: not valid TOML: nested too deeply") from exc
 
 
 def _invalid(path: Path, exc: ValidationError) -> ProfileFileError:

@@ -20,6 +20,7 @@ class Route:
     etag: str | None = None
     last_modified: str | None = None
     script: list[int | str] = field(default_factory=list)
+    encoding: str | None = None  # a Content-Encoding the body is already in
 
 
 @dataclass
@@ -64,6 +65,8 @@ class FeedServer:
                     self.send_header("ETag", route.etag)
                 if route.last_modified:
                     self.send_header("Last-Modified", route.last_modified)
+                if route.encoding:
+                    self.send_header("Content-Encoding", route.encoding)
                 self.end_headers()
                 self.wfile.write(route.body)
 

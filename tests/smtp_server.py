@@ -10,10 +10,16 @@ one per message, at the stage named by ``.script_stage`` (``"rcpt"`` by default,
 ``"data"``). ``server.script = [451, 250]`` makes the next message get a temporary
 refusal and the one after it go through; ``[550]`` refuses the next one for good.
 A ``250`` step simply accepts.
+
+Faults for one reader, every time: ``.faults[address] = Fault("data", reply=452)``
+refuses every message to that address at that stage; ``Fault("data", drop=True)``
+closes the connection instead of answering the end of DATA (the message is lost);
+``Fault("data", stall=2.0)`` answers nothing for that long, then closes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email
 import socket
 import threading
@@ -26,6 +32,7 @@ from typing import Any, Literal
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 REPLIES = {
     250: "250 OK",
@@ -47,6 +54,18 @@ class Envelope:
     raw: bytes = b""
 
 
+@dataclass(frozen=True, slots=True)
+class Fault:
+    stage: Literal["rcpt", "data"]
+    reply: int | str | None = None
+    drop: bool = False
+    stall: float = 0.0
+
+    def line(self) -> str:
+        reply = self.reply or 451
+        return reply if isinstance(reply, str) else REPLIES.get(reply, f"{reply} scripted reply")
+
+
 @dataclass
 class SmtpServer:
     """What the fixture yields: where the server listens and what it has received."""
@@ -61,6 +80,9 @@ class SmtpServer:
     # called with the client's (host, port) before a message is taken; a reply it
     # returns is given instead
     on_data: Callable[[tuple[str, int]], str | None] | None = None
+    faults: dict[str, Fault] = field(default_factory=dict)
+    faulted: list[tuple[str, str]] = field(default_factory=list)  # (address, what happened)
+    sessions: int = 0  # connections opened so far
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def next_reply(self, stage: str) -> str | None:
@@ -107,9 +129,38 @@ class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
 
+    async def _fault(self, stage: str, address: str, protocol: Any) -> str | None:
+        """The reply a fault gives, or "" when it closed the connection, or None."""
+        fault = self.server.faults.get(address)
+        if fault is None or fault.stage != stage:
+            return None
+        if fault.stall:
+            self.server.faulted.append((address, "stall"))
+            await asyncio.sleep(fault.stall)
+            protocol.transport.close()
+            return ""
+        if fault.drop:
+            self.server.faulted.append((address, "drop"))
+            protocol.transport.close()
+            return ""
+        line = fault.line()
+        self.server.faulted.append((address, line))
+        return line
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        if session.host_name is None:
+            self.server.sessions += 1
+        session.host_name = hostname
+        return responses
+
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
+        faulted = await self._fault("rcpt", address, server)
+        if faulted is not None:
+            return faulted or "421 closing"
         reply = self.server.next_reply("rcpt")
         if reply is not None:
             return reply
@@ -117,6 +168,10 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        for address in envelope.rcpt_tos:
+            faulted = await self._fault("data", address, server)
+            if faulted is not None:
+                return faulted or "421 closing"
         if self.server.on_data is not None:
             hooked = self.server.on_data(session.peer)
             if hooked is not None:
@@ -150,15 +205,43 @@ def smtp_server_7bit() -> Iterator[SmtpServer]:
     yield from serve(eight_bit=False)
 
 
-def serve(*, eight_bit: bool) -> Iterator[SmtpServer]:
+@pytest.fixture
+def smtp_server_login() -> Iterator[SmtpServer]:
+    """A server that wants a login (``LOGIN_USER`` / ``LOGIN_PASSWORD``), in the clear."""
+    yield from serve(eight_bit=True, login=(LOGIN_USER, LOGIN_PASSWORD))
+
+
+LOGIN_USER, LOGIN_PASSWORD = "digest", "right-password"
+
+
+def _authenticator(user: str, password: str) -> Callable[..., AuthResult]:
+    def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            user.encode(),
+            password.encode(),
+        )
+        return AuthResult(success=ok, handled=False)
+
+    return check
+
+
+def serve(*, eight_bit: bool, login: tuple[str, str] | None = None) -> Iterator[SmtpServer]:
     host = "127.0.0.1"
     server = SmtpServer(host=host, port=_free_port(host))
+    extra: dict[str, Any] = {}
+    if login is not None:
+        extra = {
+            "authenticator": _authenticator(*login),
+            "auth_require_tls": False,
+            "auth_required": True,
+        }
     controller = Controller(
         _Handler(server),
         hostname=host,
         port=server.port,
         enable_SMTPUTF8=eight_bit,
         decode_data=not eight_bit,
+        **extra,
     )
     controller.start()
     try:

@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import gzip
+import tracemalloc
+import zlib
+
 import pytest
 
+from digest import fetch as fetch_module
 from digest.fetch import FetchError, fetch
 from digest.settings import HttpSettings
 from digest.store import Validators
@@ -59,3 +64,26 @@ def test_retries_back_off_exponentially(feed_server: FeedServer) -> None:
     with pytest.raises(FetchError):
         fetch(url, http=HttpSettings(retries=3, backoff=0.5, timeout=1), sleep=waits.append)
     assert waits == [0.5, 1.0, 2.0]
+
+
+def test_an_answer_that_decodes_past_the_limit_is_refused_before_it_is_all_read(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fetch_module, "MAX_DOWNLOAD", 2**20)
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = b"".join(packer.compress(b"\n" * 2**20) for _ in range(64)) + packer.flush()
+    url = feed_server.serve("/bomb.xml", Route(bomb, encoding="gzip"))
+    tracemalloc.start()
+    try:
+        with pytest.raises(FetchError, match="larger than 1 MiB"):
+            fetch(url, http=FAST)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20
+    small = feed_server.serve("/small.xml", Route(zlib.compress(b"<rss/>"), encoding="deflate"))
+    assert fetch(small, http=FAST).body == b"<rss/>"
+    two = gzip.compress(b"<rss>") + gzip.compress(b"</rss>")  # two gzip members
+    assert fetch(feed_server.serve("/two.xml", Route(two, encoding="gzip")), http=FAST).body == (
+        b"<rss></rss>"
+    )

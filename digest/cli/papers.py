@@ -55,7 +55,8 @@ def collect_command(
     store = open_data(settings)
     try:
         report = _collect_with_progress(store, settings, configs)
-        if report.batch.size and refit(store, now=utcnow()) is not None:
+        grew = report.batch.size or report.recovered
+        if grew and refit(store, now=utcnow()) is not None:
             console.print("refitted the text model and rebuilt every profile's vectors")
     finally:
         store.close()

@@ -148,7 +148,7 @@ def run_day(
         report.collected = collect_sources(
             store, settings, settings.sources, now=now, on_source=on_source
         )
-        if report.collected.batch.size:
+        if report.collected.batch.size or report.collected.recovered:
             report.refitted = refit(store, now=now) is not None
     if settings.bounces.configured and not dry_run:
         report.returns = read_returns(store, settings, now=now)
@@ -368,7 +368,7 @@ def scheduled_collect(settings: Settings) -> None:
     store = open_store(settings)
     try:
         collected = collect_sources(store, settings, settings.sources, now=_utcnow())
-        if collected.batch.size:
+        if collected.batch.size or collected.recovered:
             refit(store, now=_utcnow())
     finally:
         store.close()

@@ -5,6 +5,8 @@ renderer (each paper's picks rendered once per process), the feed writer and one
 mailer (one SMTP connection, reused). A shard claims its rows in one transaction,
 records how they ended in a few more, and never sleeps on a reader: temporary
 failures go to the back of the shard and are retried after the others, with backoff.
+When the mail server cannot be reached at all, the rest of that pass waits for the
+next round instead of paying a timeout per reader.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ from digest.day.feeds import FeedWriter
 from digest.day.picks import Picker
 from digest.day.plan import ShardSpec, owner_alive, this_owner
 from digest.day.vectors import Models
-from digest.deliver import Mailer, PermanentFailure, TemporaryFailure, make_mailer, message_id_for
+from digest.deliver import (
+    Mailer,
+    PermanentFailure,
+    TemporaryFailure,
+    Unavailable,
+    make_mailer,
+    message_id_for,
+)
 from digest.links import LinkMaker
 from digest.mime import Letterhead, Message
 from digest.models import Digest, DigestSection, Subscriber
@@ -147,6 +156,7 @@ class Worker:
         # a mailer whose deliveries overwrite each other (a Maildir by Message-ID)
         # can record its rows in batches; any other records each row as it is sent
         self.batch = 500 if getattr(self.mailer, "idempotent", False) else 1
+        self.down: str | None = None  # why the mail server is out of reach this pass
 
     def __enter__(self) -> Worker:
         self.mailer.__enter__()
@@ -161,6 +171,7 @@ class Worker:
     def run(self, spec: ShardSpec, version: str | None) -> ShardReport:
         report = ShardReport(shards=1)
         clock = _Clock(report)
+        self.down = None
         rows = self.store.claim(
             spec.ids, owner=self.owner, now=self.now, lease=self.lease, alive=owner_alive
         )
@@ -274,8 +285,13 @@ class Worker:
         report: ShardReport,
         clock: _Clock,
     ) -> Finished | _Retry:
+        if self.down is not None:
+            return _Retry(row, sub, message, items, self.down)
         try:
             self.mailer.send(message)
+        except Unavailable as exc:
+            self.down = str(exc)
+            return _Retry(row, sub, message, items, str(exc))
         except PermanentFailure as exc:
             report.failed.append((sub.email, str(exc)))
             return Finished(row.id, FAILED, items, error=str(exc))
@@ -296,6 +312,7 @@ class Worker:
                 return
             self.sleep(delay)
             delay *= 2
+            self.down = None
             later: list[_Retry] = []
             done: list[Finished] = []
             for r in retry:

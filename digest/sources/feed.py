@@ -19,17 +19,18 @@ from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from time import struct_time
 from typing import Any
+from xml.etree.ElementTree import ParseError
 
 import feedparser
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import DefusedXMLParser
 
-from digest.identity import normalise_doi, paper_key, parse_arxiv_id
+from digest.identity import canonical_url, normalise_doi, paper_key, parse_arxiv_id
 from digest.models import Paper, ParseResult
 from digest.sources.text import names, plain
 
-_LEGACY_TITLE = re.compile(
-    r"^(?P<title>.*?)\.?\s*\(arXiv:(?P<id>[^\s\]]+?)(?:v(?P<v>\d+))?\s*\[(?P<cat>[^\]]+)\]\s*"
-    r"(?P<flag>[A-Z ]*)\)\s*$",
-    re.DOTALL,
+_LEGACY_TAIL = re.compile(
+    r"\(arXiv:(?P<id>[^\s\]]+?)(?:v(?P<v>\d+))?\s*\[(?P<cat>[^\]]+)\]\s*(?P<flag>[A-Z ]*)\)\s*$"
 )
 _ANNOUNCE = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*\S+\s*(?:Abstract:\s*)?", re.DOTALL)
 _HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S)
@@ -69,6 +70,51 @@ def _when(item: Any, *fields: str) -> date | None:
         found = _date(item.get(field), item.get(f"{field}_parsed"))
         if found:
             return found
+    return None
+
+
+def _legacy_title(title: str) -> tuple[str, re.Match[str]] | None:
+    """``Title. (arXiv:ID [cat] FLAG)`` -> the title and the tail's match. Only the
+    last ``(arXiv:`` is tried, so a title full of them costs one pass."""
+    at = title.rfind("(arXiv:")
+    tail = _LEGACY_TAIL.match(title, at) if at >= 0 else None
+    if tail is None:
+        return None
+    return title[:at].rstrip().removesuffix(".").strip(), tail
+
+
+class _Root(Exception):
+    """The root element began: the prolog, where entities are declared, is over."""
+
+
+class _StopAtRoot:
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        raise _Root
+
+    def end(self, tag: str) -> None:
+        pass
+
+    def data(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _declares_entities(data: bytes) -> str | None:
+    """Why the document must not be read, if its prolog declares XML entities: an
+    expansion bomb or an external entity (a local file, a URL). Feeds never need them;
+    a DOCTYPE that only names a DTD is fine. Only the prolog is read."""
+    parser = DefusedXMLParser(
+        target=_StopAtRoot(), forbid_dtd=False, forbid_entities=True, forbid_external=True
+    )
+    try:
+        parser.feed(data)
+    except DefusedXmlException as exc:
+        name = getattr(exc, "name", None) or getattr(exc, "sysid", None) or ""
+        return f"refused: the document declares XML entities ({name}), which feeds never use"
+    except (_Root, ParseError, LookupError, ValueError):
+        return None  # the root began, or the prolog is not XML: feedparser decides
     return None
 
 
@@ -113,7 +159,7 @@ def _best_arxiv(
 
 
 def _entry_paper(entry: Any, source: str, channel_day: date | None) -> Paper | None:
-    link = entry.get("link") or ""
+    link = canonical_url(entry.get("link"))
     title = plain(entry.get("title")) or link  # an untitled item is still a link worth keeping
     if not title:
         return None
@@ -123,10 +169,10 @@ def _entry_paper(entry: Any, source: str, channel_day: date | None) -> Paper | N
     arxiv = _best_arxiv(entry.get("id"), link, entry.get("summary"))
     categories = _categories(entry)
     announce = _announce(entry.get("arxiv_announce_type"))
-    legacy = _LEGACY_TITLE.match(title)
-    if legacy:
+    found = _legacy_title(title)
+    if found:
+        title, legacy = found
         announce = _LEGACY_FLAGS.get(" ".join(legacy.group("flag").split()), "new")
-        title = legacy.group("title").strip()
         arxiv = parse_arxiv_id(
             legacy.group("id") + (f"v{legacy.group('v')}" if legacy.group("v") else "")
         )
@@ -166,7 +212,15 @@ def _not_a_feed(data: bytes, parsed: Any) -> str | None:
 
 
 def parse_feed(data: bytes, *, source: str) -> ParseResult:
-    parsed = feedparser.parse(data)
+    refused = _declares_entities(data)
+    if refused:
+        return ParseResult(error=refused)
+    # only plain text is kept (see text.plain), so feedparser's HTML sanitiser, which
+    # takes quadratic time on some unclosed markup, has nothing to do
+    try:
+        parsed = feedparser.parse(data, sanitize_html=False, resolve_relative_uris=False)
+    except Exception as exc:  # its lenient parser raises on some broken documents
+        return ParseResult(error=f"not a feed: unreadable ({type(exc).__name__}: {exc})")
     problem = _not_a_feed(data, parsed)
     if problem:
         return ParseResult(error=problem)

@@ -57,6 +57,8 @@ def parse_hf_api(data: bytes, *, source: str) -> ParseResult:
         items = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return ParseResult(error=f"not Hugging Face API JSON: {exc}")
+    except RecursionError:
+        return ParseResult(error="not Hugging Face API JSON: nested too deeply")
     if not isinstance(items, list):
         return ParseResult(error="not Hugging Face API JSON: expected a list of papers")
     result = ParseResult()

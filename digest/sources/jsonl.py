@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from digest.identity import normalise_doi, paper_key, parse_arxiv_id
+from digest.identity import canonical_url, normalise_doi, paper_key, parse_arxiv_id
 from digest.models import Paper, ParseResult
 from digest.sources.text import plain
 
@@ -60,7 +60,7 @@ def record_paper(record: dict[str, Any], source: str) -> Paper:
     abstract = (
         plain(abstract) if ("<" in abstract or "&" in abstract) else " ".join(abstract.split())
     )
-    link = _text(record.get("abs") or record.get("url") or record.get("link"))
+    link = canonical_url(_text(record.get("abs") or record.get("url") or record.get("link")))
     arxiv = parse_arxiv_id(str(record.get("id", ""))) or parse_arxiv_id(link)
     arxiv_id, version = arxiv if arxiv else (None, None)
     doi = normalise_doi(_text(record.get("doi")))
@@ -92,6 +92,9 @@ def records(data: bytes) -> Iterator[tuple[dict[str, Any] | None, str | None]]:
                 None,
                 (f"line {number}: not JSON ({exc.msg if hasattr(exc, 'msg') else exc}); skipped"),
             )
+            continue
+        except RecursionError:
+            yield None, f"line {number}: JSON nested too deeply; skipped"
             continue
         if isinstance(record, dict) and _text(record.get("title")):
             yield record, None

@@ -178,6 +178,20 @@ class PaperStore(StoreBase):
             row = conn.execute(select(batches).where(batches.c.id == batch_id)).one()
         return _batch_from_row(row)
 
+    def close_open_batches(self) -> int:
+        """Record the size of batches a killed collect left open (its papers were
+        stored, its size never was). Returns how many papers they hold."""
+        open_ids = select(batches.c.id).where(batches.c.size == 0)
+        with self.engine.begin() as conn:
+            counts = conn.execute(
+                select(papers.c.batch_id, func.count())
+                .where(papers.c.batch_id.in_(open_ids))
+                .group_by(papers.c.batch_id)
+            ).all()
+            for batch_id, count in counts:
+                conn.execute(update(batches).where(batches.c.id == batch_id).values(size=count))
+        return sum(int(count) for _, count in counts)
+
     def latest_batch_id(self) -> int | None:
         with self.engine.connect() as conn:
             value = conn.execute(select(func.max(batches.c.id))).scalar()

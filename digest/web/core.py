@@ -13,6 +13,7 @@ from jinja2 import Environment
 from starlette.responses import HTMLResponse
 
 from digest.day.shard import MissingSecret, signing_key
+from digest.day.vectors import Models
 from digest.links import LinkMaker
 from digest.models import Subscriber
 from digest.settings import Settings
@@ -81,6 +82,8 @@ class Web:
         self.signing = signing_key(settings)
         self.csrf = Csrf(secret)
         self.templates = template_env(settings)
+        # the text model, read once per version rather than on every save or vote
+        self.models = Models(store)
         self.secure_cookies = settings.web.base_url.startswith("https://")
 
     def page(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -78,7 +78,9 @@ async def feedback(
 ) -> Response:
     web = web_of(request)
     found = target(web, request, token, vote)
-    recorded = await run_in_threadpool(rules.record_feedback, web.store, found, now=web.clock())
+    recorded = await run_in_threadpool(
+        rules.record_feedback, web.store, found, now=web.clock(), models=web.models
+    )
     if not recorded:
         return profile_gone(web, request, found)
     return web.page(request, "feedback_done.html", title="Thank you", **context(web, found))

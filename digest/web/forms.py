@@ -65,11 +65,20 @@ def split(text: str, pattern: re.Pattern[str]) -> list[str]:
     return list(seen.values())
 
 
+def small_number(text: str, digits: int = 3) -> int | None:
+    """``text`` as a number if it is a few ASCII digits, else None: ``isdigit`` alone
+    lets through "²" and 5,000-digit strings, on which ``int`` raises."""
+    if text.isascii() and text.isdigit() and len(text) <= digits:
+        return int(text)
+    return None
+
+
 def read_hour(text: str, errors: Errors, name: str = "send_hour") -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 23:
+    hour = small_number(text)
+    if hour is None or not 0 <= hour <= 23:
         errors[name] = "Choose an hour from 0 to 23."
         return 0
-    return int(text)
+    return hour
 
 
 def read_zone(text: str, errors: Errors, name: str = "timezone") -> str:

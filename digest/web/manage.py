@@ -136,7 +136,14 @@ def save(web: Web, request: Request, sub: Subscriber, posted_form: Posted) -> Re
         return manage_page(web, request, sub, form, preview_profiles=None, status=400, unsaved=True)
     if posted_form["action"] == "preview":
         return manage_page(web, request, sub, form, preview_profiles=result.profiles, unsaved=True)
-    rules.save_profiles(web.store, sub, result.profiles, result.subscriber_fields, now=web.clock())
+    rules.save_profiles(
+        web.store,
+        sub,
+        result.profiles,
+        result.subscriber_fields,
+        now=web.clock(),
+        models=web.models,
+    )
     return RedirectResponse(f"{request.url.path}?saved=1", status_code=303)
 
 

@@ -34,6 +34,7 @@ from digest.web.forms import (
     one,
     read_hour,
     read_zone,
+    small_number,
     split,
 )
 
@@ -127,14 +128,14 @@ def read_manage_form(form: Form, stored: Sequence[Profile]) -> ManageForm:
     row started from, since the form only says which of them to keep."""
     by_name = {p.name: p for p in stored}
     count_text = one(form, "profile_count")
-    count = min(int(count_text), MAX_PROFILES + 1) if count_text.isdigit() else 0
+    count = min(small_number(count_text) or 0, MAX_PROFILES + 1)
     rows: list[ProfileFields] = []
     for i in range(count):
         key = f"p{i}."
         original = one(form, key + "original")[:MAX_NAME]
         source = by_name.get(original)
         inline = [s for s in source.seed_papers if not s.id] if source else []
-        keep = [int(v) for v in many(form, key + "keep_inline") if v.isdigit()]
+        keep = [n for v in many(form, key + "keep_inline") if (n := small_number(v)) is not None]
         rows.append(
             ProfileFields(
                 original=original if source else "",
@@ -225,10 +226,11 @@ def _seed_ids(text: str, key: str, errors: Errors) -> list[str]:
 
 
 def _max_papers(text: str, key: str, errors: Errors) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 200:
+    number = small_number(text)
+    if number is None or not 1 <= number <= 200:
         errors[key] = "Choose a number from 1 to 200."
         return 20
-    return int(text)
+    return number
 
 
 _MODEL_FIELDS = {"seed_papers": "seeds"}
@@ -319,7 +321,7 @@ def _settings(values: SettingsFields, errors: Errors) -> dict[str, Any]:
     zone = read_zone(values.timezone, errors)
     if values.cadence not in ("daily", "weekly"):
         errors["cadence"] = "Choose daily or weekly."
-    days = sorted({int(d) for d in values.weekdays if d.isdigit() and 0 <= int(d) <= 6})
+    days = sorted({n for d in values.weekdays if (n := small_number(d, 1)) is not None and n <= 6})
     if len(days) != len(set(values.weekdays)):
         errors["weekdays"] = "Unknown weekday."
     elif values.cadence == "weekly" and not days:

@@ -75,9 +75,10 @@ def save_profiles(
     subscriber_fields: dict[str, object],
     *,
     now: datetime,
+    models: vectors.Models | None = None,
 ) -> None:
     store.save_profiles(sub.id, profiles, now=now, subscriber_fields=subscriber_fields)
-    vectors.refresh(store, [sub.id])
+    vectors.refresh(store, [sub.id], models=models)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +99,13 @@ def has_profile(store: Store, target: Feedback) -> bool:
     return any(p.name == target.profile for p in store.profiles(target.subscriber.id))
 
 
-def record_feedback(store: Store, target: Feedback, *, now: datetime) -> bool:
+def record_feedback(
+    store: Store, target: Feedback, *, now: datetime, models: vectors.Models | None = None
+) -> bool:
     """Store the vote and rebuild the profile's vector; False if the profile is gone."""
     recorded = store.record_feedback(
         target.subscriber.id, target.profile, target.paper_id, target.vote, now=now
     )
     if recorded:
-        vectors.refresh(store, [target.subscriber.id])
+        vectors.refresh(store, [target.subscriber.id], models=models)
     return recorded

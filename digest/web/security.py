@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, TimestampSigner
 from starlette.exceptions import HTTPException
@@ -121,6 +122,7 @@ class SecurityMiddleware:
                     b"referrer-policy": b"no-referrer",
                 }
                 headers.extend((k, v) for k, v in extra.items() if k not in present)
+                headers = [(k, _on_site(v) if k.lower() == b"location" else v) for k, v in headers]
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -133,8 +135,20 @@ class SecurityMiddleware:
 def _declared_length(scope: Scope) -> int:
     for name, value in scope.get("headers", []):
         if name == b"content-length" and value.isdigit():
-            return int(value)
+            # more digits than any body could have: too large, without int() of it all
+            return int(value) if len(value) <= 18 else 2**63
     return 0
+
+
+def _on_site(location: bytes) -> bytes:
+    """A redirect as a path on this site. Starlette writes the redirect to a URL's
+    slash-less form with the request's Host header, which a client can set to any
+    site; the path alone always stays here."""
+    parts = urlsplit(location.decode("latin-1"))
+    if not parts.scheme and not parts.netloc:
+        return location
+    path = "/" + parts.path.lstrip("/\\")
+    return (path + (f"?{parts.query}" if parts.query else "")).encode("latin-1")
 
 
 async def _plain(send: Send, status: int, body: bytes) -> None:
