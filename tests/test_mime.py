@@ -7,9 +7,12 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from digest.mime import MAX_LINE, HeaderInjection, Letterhead, build_message, header, lines_fit
-from digest.settings import Settings
+from digest.settings import MailSettings, Settings
 
 DATE = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
 
@@ -168,3 +171,41 @@ def test_line_lengths_are_checked_exactly(lines: list[int]) -> None:
     body = b"\n".join(b"a" * n for n in lines)
     assert lines_fit(body) == all(n <= MAX_LINE for n in lines)
     assert lines_fit(body + b"\n") == all(n <= MAX_LINE for n in lines)
+
+
+# any text a subject or a display name may hold: every plane, spaces, what looks like
+# an encoded word; no line breaks (refused, see below) and no other control characters
+_HEADER_TEXT = st.text(
+    st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="\u2028\u2029"),
+    max_size=300,
+)
+
+
+@given(value=_HEADER_TEXT)
+@hypothesis_settings(max_examples=300, derandomize=True, deadline=None)
+def test_every_subject_reads_back_exactly_from_the_email_parser(value: str) -> None:
+    line = header("Subject", value)
+    assert line.isascii()
+    assert all(len(part) <= MAX_LINE for part in line.split(b"\n"))
+    back = parse(line + b"\nbody\n")
+    assert str(back["Subject"]) == value
+
+
+# a name as an operator writes one. Longer than one encoded word (about 11 characters
+# of 4 bytes), a name is split into several, and Python's address parser, unlike
+# RFC 2047 and mail readers, keeps the fold between them as a space
+_NAME = st.text(
+    st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="\u2028\u2029"),
+    max_size=11,
+)
+
+
+@given(name=_NAME.map(lambda text: " ".join(text.split())))
+@hypothesis_settings(max_examples=200, derandomize=True, deadline=None)
+def test_every_sender_name_reads_back_exactly_from_the_email_parser(name: str) -> None:
+    mail = MailSettings(from_address="digest@example.org", from_name=name)
+    raw = build_message(mail, to="zoe@example.org", subject="s", text="x").as_bytes()
+    back = parse(raw)
+    (sender,) = back["From"].addresses
+    assert sender.addr_spec == "digest@example.org"
+    assert sender.display_name == name
