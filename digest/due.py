@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.models import Subscriber
+from digest.models import Status, Subscriber
 
 
 def local_now(subscriber: Subscriber, now: datetime) -> datetime:
@@ -29,7 +29,7 @@ def due_day(subscriber: Subscriber, now: datetime) -> date | None:
     Due once the subscriber's local ``send_hour`` has come; a process that was down at
     that hour still finds it due later the same local day.
     """
-    if subscriber.status != "active" or not subscriber.channels:
+    if subscriber.status != Status.ACTIVE or not subscriber.channels:
         return None
     here = local_now(subscriber, now)
     if here.hour < subscriber.send_hour or not sends_on(subscriber, here.date()):
@@ -41,7 +41,7 @@ def next_due(subscriber: Subscriber, now: datetime) -> datetime | None:
     """When, on the subscriber's wall clock, their next digest falls due after
     ``now``: the next send hour, on a day they get one. None if they get none
     (inactive, no channel, or weekly with no weekday chosen)."""
-    if subscriber.status != "active" or not subscriber.channels:
+    if subscriber.status != Status.ACTIVE or not subscriber.channels:
         return None
     here = local_now(subscriber, now)
     for ahead in range(8):

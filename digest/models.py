@@ -6,6 +6,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Annotated, Any, NamedTuple
 
 import annotated_types
@@ -106,6 +107,18 @@ OneLine = Annotated[str, BeforeValidator(one_line)]
 Text = Annotated[str, BeforeValidator(multi_line)]
 
 
+class Status(StrEnum):
+    """Where a subscriber stands: pending until they confirm, active, unsubscribed by
+    their own choice, suppressed by a bounce or complaint, or deleted by the operator
+    (a row kept only so that its id is never given again)."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    SUPPRESSED = "suppressed"
+    DELETED = "deleted"
+
+
 MAX_FEEDBACK = 5000
 
 
@@ -115,6 +128,8 @@ def max_length(model: type[BaseModel], name: str) -> int:
         if isinstance(rule, annotated_types.MaxLen):
             return int(rule.max_length)
     raise LookupError(f"{model.__name__}.{name} declares no max_length")
+
+
 """Papers a profile keeps in each of ``liked`` and ``disliked``; the oldest go first."""
 
 
@@ -216,7 +231,7 @@ class Subscriber:
 
     id: int
     email: str
-    status: str = "pending"
+    status: str = Status.PENDING
     send_hour: int = 7
     timezone: str = "UTC"
     cadence: str = "daily"

@@ -19,6 +19,8 @@ from sqlalchemy import (
     text,
 )
 
+from digest.models import Status
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -79,7 +81,7 @@ subscribers = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("email", String(320), nullable=False, unique=True),
-    Column("status", String(20), nullable=False, default="pending"),
+    Column("status", String(20), nullable=False, default=Status.PENDING),
     Column("created_at", DateTime, nullable=False),
     Column("confirmed_at", DateTime),
     Column("unsubscribed_at", DateTime),

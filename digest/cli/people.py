@@ -10,6 +10,7 @@ import click
 
 from digest import accounts
 from digest.cli.base import main, open_data, print_columns, utcnow, warn, with_settings
+from digest.models import Status
 from digest.profiles import ProfileFileError, dump_subscriber_file, load_subscribers
 from digest.settings import Settings
 from digest.store import Delivery
@@ -148,7 +149,7 @@ def subscribers_resume(settings: Settings, email: str) -> None:
 @subscribers_group.command("list")
 @click.option(
     "--status",
-    type=click.Choice(["pending", "active", "suppressed", "unsubscribed"]),
+    type=click.Choice([Status.PENDING, Status.ACTIVE, Status.SUPPRESSED, Status.UNSUBSCRIBED]),
     default=None,
     help="Only subscribers with this status.",
 )

@@ -23,7 +23,7 @@ from digest.day.preview import preview
 from digest.day.run import DayReport, run_day
 from digest.day.shard import link_maker, open_store
 from digest.day.sources import sample_sources
-from digest.models import SourceReport
+from digest.models import SourceReport, Status
 from digest.profiles import load_subscriber_file
 from digest.render import Renderer
 from digest.settings import DkimSettings, Settings, load_settings
@@ -47,7 +47,7 @@ def _write_feeds(store: Store, settings: Settings) -> list[Path]:
     links = link_maker(settings)
     renderer = Renderer(settings)
     written = []
-    for sub in store.subscribers(status="active"):
+    for sub in store.subscribers(status=Status.ACTIVE):
         found = stored_feed(settings, links, sub.id)
         if found is not None:
             path = settings.data_dir / "previews" / f"{sub.email}.rss"
@@ -104,7 +104,7 @@ def demo(
             store, [load_subscriber_file(p) for p in sorted(demo_files.glob("*.toml"))], now=now
         )
         report = run_day(store, settings, now=now, day=now.date(), on_source=on_source)
-        first = store.subscribers(status="active")[0]
+        first = store.subscribers(status=Status.ACTIVE)[0]
         html = preview(store, settings, first.email, now=now) or ""
         feeds = _write_feeds(store, settings)
     finally:

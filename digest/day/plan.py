@@ -17,7 +17,7 @@ from pathlib import Path
 
 from digest.day.vectors import Models, build_profiles, embed_papers, ensure_model
 from digest.due import due_day, next_due, sends_on
-from digest.models import Subscriber
+from digest.models import Status, Subscriber
 from digest.settings import Settings
 from digest.store import Due, Store
 
@@ -50,7 +50,7 @@ def find_due(
     latest = store.latest_batch_id()
     if latest is None:
         return []
-    subs: list[Subscriber] = store.subscribers(status="active")
+    subs: list[Subscriber] = store.subscribers(status=Status.ACTIVE)
     if only is not None:
         subs = [s for s in subs if s.email == only.lower()]
     found = []
@@ -68,7 +68,7 @@ def waiting(
 ) -> dict[str, datetime | None]:
     """The active readers not in ``due`` (emails), with when their next digest falls
     due on their own clock (None: they get none)."""
-    subs: list[Subscriber] = store.subscribers(status="active")
+    subs: list[Subscriber] = store.subscribers(status=Status.ACTIVE)
     return {
         s.email: next_due(s, now)
         for s in subs

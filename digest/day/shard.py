@@ -31,7 +31,7 @@ from digest.deliver import (
 )
 from digest.links import LinkMaker
 from digest.mime import Letterhead, Message
-from digest.models import Digest, DigestSection, Subscriber
+from digest.models import Digest, DigestSection, Status, Subscriber
 from digest.render import Renderer
 from digest.settings import Settings
 from digest.signing import SigningKey, SigningKeyError, load_key
@@ -184,7 +184,7 @@ class Worker:
         live = []
         for row in rows:
             sub = subs.get(row.subscriber_id)
-            if sub is None or sub.status != "active":
+            if sub is None or sub.status != Status.ACTIVE:
                 done.append(Finished(row.id, CANCELLED, error="no longer subscribed"))
                 report.cancelled += 1
             else:

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, bindparam, case, delete, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
-from digest.models import MAX_FEEDBACK, Profile, Subscriber
+from digest.models import MAX_FEEDBACK, Profile, Status, Subscriber
 from digest.store.base import StoreBase
 from digest.tables import blobs, deliveries, mail_reports, profiles, subscribers, suppressions
 
@@ -24,7 +24,7 @@ SUBSCRIBER_FIELDS = ("status", "send_hour", "timezone", "cadence", "weekdays", "
 
 # A deleted subscriber keeps a row without an address, so that its id (which every
 # link token names) is never given to someone else; no lookup ever returns it.
-DELETED = "deleted"
+DELETED = Status.DELETED
 _LIVE = subscribers.c.status != DELETED
 
 
@@ -92,12 +92,12 @@ class PeopleStore(StoreBase):
     def add_subscriber(self, email: str, *, now: datetime, **fields: Any) -> Subscriber:
         """Create a subscriber (``pending`` unless ``status`` says otherwise)."""
         values = {
-            "status": "pending",
+            "status": Status.PENDING,
             "weekdays": [0],
             "channels": ["email", "rss"],
             **_listify(fields),
         }
-        if values["status"] == "active":
+        if values["status"] == Status.ACTIVE:
             values.setdefault("confirmed_at", now)
         with self.engine.begin() as conn:
             result = conn.execute(
@@ -268,7 +268,7 @@ class PeopleStore(StoreBase):
                     "email": email,
                     "created_at": now,
                     "confirmed_at": now,
-                    "status": "active",
+                    "status": Status.ACTIVE,
                     **_listify(fields),
                 }
                 for email, (_, fields, _) in zip(emails, imported, strict=True)
@@ -289,7 +289,9 @@ class PeopleStore(StoreBase):
                 conn.execute(
                     update(subscribers)
                     .where(subscribers.c.id == bindparam("sid"))
-                    .values(status="active", **{k: bindparam(k) for k in known[0] if k != "sid"}),
+                    .values(
+                        status=Status.ACTIVE, **{k: bindparam(k) for k in known[0] if k != "sid"}
+                    ),
                     known,
                 )
             order = [ids[e] for e in emails]

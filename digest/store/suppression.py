@@ -15,10 +15,11 @@ from typing import Literal
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from digest.models import Status
 from digest.store.base import StoreBase
 from digest.tables import mail_reports, subscribers, suppressions
 
-SUPPRESSED = "suppressed"
+SUPPRESSED = Status.SUPPRESSED
 ReportKind = Literal["hard", "soft", "complaint"]
 Outcome = Literal["suppressed", "counted", "seen", "already suppressed"]
 
@@ -52,7 +53,7 @@ class SuppressionStore(StoreBase):
             status = conn.execute(
                 select(subscribers.c.status).where(subscribers.c.id == subscriber_id)
             ).scalar()
-            if status is None or status == "deleted":
+            if status is None or status == Status.DELETED:
                 return "seen"
             try:
                 with conn.begin_nested():

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, or_, select, update
 
+from digest.models import Status
 from digest.store.base import StoreBase
 from digest.tables import blobs, embeddings, profiles, subscribers
 
@@ -92,7 +93,7 @@ class VectorStore(StoreBase):
                 query = (
                     select(*columns)
                     .join(subscribers, subscribers.c.id == profiles.c.subscriber_id)
-                    .where(subscribers.c.status == "active")
+                    .where(subscribers.c.status == Status.ACTIVE)
                     .order_by(*order)
                 )
                 chunks: Iterable[Any] = [conn.execute(query)]
@@ -135,7 +136,7 @@ class VectorStore(StoreBase):
                 query = (
                     select(profiles.c.subscriber_id)
                     .join(subscribers, subscribers.c.id == profiles.c.subscriber_id)
-                    .where(subscribers.c.status == "active", stale)
+                    .where(subscribers.c.status == Status.ACTIVE, stale)
                 )
                 found.update(conn.execute(query).scalars())
             else:

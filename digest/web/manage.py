@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from digest import accounts
 from digest.day import preview as previews
-from digest.models import DigestSection, Profile, Subscriber
+from digest.models import DigestSection, Profile, Status, Subscriber
 from digest.web import forms, manage_form, rules
 from digest.web.core import CheckedForm, LinkError, Posted, Web, web_of
 from digest.web.mail import send_link_mail
@@ -73,7 +73,7 @@ def manage_page(
         notice=notice,
         feed_url=web.links.feed(sub.id),
         unsubscribe_url=web.links.path("unsubscribe", sub.id),
-        suppression=web.store.suppression(sub.id) if sub.status == "suppressed" else None,
+        suppression=web.store.suppression(sub.id) if sub.status == Status.SUPPRESSED else None,
         hours=range(24),
         weekdays=forms.WEEKDAYS,
         timezones=forms.timezone_names(),

@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from digest.day import feeds
 from digest.day import preview as previews
+from digest.models import Status
 from digest.render import Renderer
 from digest.web.core import LinkError, web_of
 from digest.web.security import ARCHIVE_POLICY
@@ -44,7 +45,7 @@ def feed(request: Request, token: str) -> Response:
     recorded by an older version) has the feed rendered from the ledger."""
     web = web_of(request)
     sub = web.subscriber_for("feed", token)
-    if sub.status == "unsubscribed":
+    if sub.status == Status.UNSUBSCRIBED:
         return Response(status_code=410)
     stored = feeds.stored_feed(web.settings, web.links, sub.id)
     body: bytes | None = None

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from digest.day import vectors
 from digest.links import LinkMaker
-from digest.models import Profile, Subscriber
+from digest.models import Profile, Status, Subscriber
 from digest.store import Store
 from digest.store.suppression import SUPPRESSED
 from digest.web.forms import Subscription
@@ -25,15 +25,15 @@ def subscribe(
     and say which link to mail (None when the rate limit says not now). The caller
     answers the same whatever the address's state, so the page reveals nothing."""
     sub = store.find_or_add_subscriber(
-        form.email, now=now, status="pending", send_hour=form.send_hour, timezone=form.timezone
+        form.email, now=now, status=Status.PENDING, send_hour=form.send_hour, timezone=form.timezone
     )
-    if sub.status == "unsubscribed":
-        sub = store.update_subscriber(sub.id, status="pending")
-    if sub.status != "active" and not store.profiles(sub.id):
+    if sub.status == Status.UNSUBSCRIBED:
+        sub = store.update_subscriber(sub.id, status=Status.PENDING)
+    if sub.status != Status.ACTIVE and not store.profiles(sub.id):
         store.save_profiles(sub.id, [form.profile], now=now)
     if not claim_send(store, sub.id, now=now):
         return None
-    if sub.status in ("active", SUPPRESSED):  # the manage page is where mail resumes
+    if sub.status in (Status.ACTIVE, SUPPRESSED):  # the manage page is where mail resumes
         return LinkMail("manage", sub.email, links.manage(sub.id), links.return_path(sub.id))
     return LinkMail("confirm", sub.email, links.confirm(sub.id), links.return_path(sub.id))
 
@@ -44,7 +44,7 @@ def renew_manage_link(
     """A fresh manage link for an expired one, to the subscriber's own address only
     (rate limited, and only while subscribed)."""
     sub = store.subscriber(subscriber_id)
-    if sub is None or sub.status not in ("active", SUPPRESSED):
+    if sub is None or sub.status not in (Status.ACTIVE, SUPPRESSED):
         return None
     if not claim_send(store, sub.id, now=now):
         return None
@@ -52,14 +52,14 @@ def renew_manage_link(
 
 
 def confirm(store: Store, sub: Subscriber, *, now: datetime) -> None:
-    if sub.status == "pending":
-        store.update_subscriber(sub.id, status="active", confirmed_at=now)
+    if sub.status == Status.PENDING:
+        store.update_subscriber(sub.id, status=Status.ACTIVE, confirmed_at=now)
 
 
 def unsubscribe(store: Store, sub: Subscriber, *, now: datetime) -> None:
     """At once, and harmlessly again: mail stops from the next run on."""
-    if sub.status != "unsubscribed":
-        store.update_subscriber(sub.id, status="unsubscribed", unsubscribed_at=now)
+    if sub.status != Status.UNSUBSCRIBED:
+        store.update_subscriber(sub.id, status=Status.UNSUBSCRIBED, unsubscribed_at=now)
 
 
 def resume(store: Store, sub: Subscriber) -> bool:

@@ -9,6 +9,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from digest.models import Status
 from digest.web import forms, rules
 from digest.web.core import CheckedForm, LinkError, Web, subscribe_scope, web_of
 from digest.web.mail import send_link_mail
@@ -77,7 +78,7 @@ async def subscribe(request: Request, form: CheckedForm) -> Response:
 def confirm_page(request: Request, token: str) -> Response:
     web = web_of(request)
     sub = web.subscriber_for("confirm", token)
-    if sub.status == "unsubscribed":
+    if sub.status == Status.UNSUBSCRIBED:
         raise LinkError()
     return web.page(
         request,
@@ -91,7 +92,7 @@ def confirm_page(request: Request, token: str) -> Response:
 def confirm(request: Request, token: str, form: CheckedForm) -> Response:
     web = web_of(request)
     sub = web.subscriber_for("confirm", token)
-    if sub.status == "unsubscribed":
+    if sub.status == Status.UNSUBSCRIBED:
         raise LinkError()
     rules.confirm(web.store, sub, now=web.clock())
     return RedirectResponse(web.links.path("manage", sub.id), status_code=303)
