@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "digest"
@@ -70,3 +71,20 @@ def test_modules_stay_small() -> None:
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > 420
     ]
     assert large == []
+
+
+def test_the_readme_layout_names_every_module_and_no_other() -> None:
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("```\ndigest/\n")
+    tree = readme[start : readme.index("```\n", start + 4)]
+    named = set(re.findall(r"([a-z_]+\.py)", tree))
+    folders = set(re.findall(r"^\s*([a-z_]+)/", tree, re.M)) - {"digest"}
+    modules = {
+        p.name
+        for p in PACKAGE.rglob("*.py")
+        if p.name != "__init__.py" and "migrations" not in p.parts
+    }
+    packages = {p.parent.name for p in PACKAGE.rglob("__init__.py")} - {"digest", "migrations"}
+    assert modules - named == set(), "modules the README's layout leaves out"
+    assert named - modules == set(), "modules the README's layout names that do not exist"
+    assert folders == packages
