@@ -9,7 +9,14 @@ from datetime import datetime
 from digest.day.feeds import sections
 from digest.day.picks import rank
 from digest.day.shard import link_maker
-from digest.day.vectors import Models, cache_profiles, gather_in_memory, known_papers, names
+from digest.day.vectors import (
+    Models,
+    cache_profiles,
+    gather_in_memory,
+    known_papers,
+    names,
+    paper_matrix,
+)
 from digest.models import Digest, DigestSection, Profile
 from digest.render import Renderer
 from digest.settings import Settings
@@ -41,7 +48,11 @@ def preview_sections(
         return []
     cached, embedded = cache_profiles(profiles, model, known_papers(store, names(profiles)))
     vectors, seeds = gather_in_memory(cached, embedded)
-    return rank(papers, model.embed(papers), {subscriber_id: cached}, vectors, seeds)[subscriber_id]
+    # the day stored the batch's embeddings: a page load reads them, never makes them
+    matrix = paper_matrix(store, current[0], papers)
+    if matrix is None:
+        matrix = model.embed(papers)
+    return rank(papers, matrix, {subscriber_id: cached}, vectors, seeds)[subscriber_id]
 
 
 def preview(store: Store, settings: Settings, email: str, *, now: datetime) -> str | None:
