@@ -4,10 +4,16 @@
 
 For test days spread over the corpus and the most common primary categories, a profile
 is seeded with 10 papers of that primary category from the two weeks before the day
-and judged on that day's batch (relevant = papers listing the category); nDCG@10.
-Days alternate between a tuning set and a held-out set that is never looked at while
-tuning. Both rankers see the same corpus window: the 45 days before the test day plus
-the day itself (arxiv-sanity fits its TF-IDF on everything it has stored).
+and judged on that day's batch (relevant = the day's papers listing the category);
+nDCG@10, the ideal ranking being that of all the day's relevant papers. Days alternate
+between a tuning set and a held-out set that is never looked at while tuning.
+
+Every ranker sees the same file, as ``digest rank`` does: the profile's seed (and
+disliked) papers and the day's papers, and nothing else; each fits its text features
+on that file alone. Two tables on the same tasks: "text only" gives every ranker the
+title and abstract and nothing more (no categories, no authors, anywhere), "with
+categories" gives them the papers as announced. Ours is ``digest rank``'s code path
+(:func:`digest.rank.rank_papers`).
 """
 
 from __future__ import annotations
@@ -27,14 +33,14 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
-from digest.models import Keyword, Paper, Profile
-from digest.score import Seeds, Weights, build_profile, score_batch
+from digest.models import Keyword, Paper, Profile, SeedPaper
+from digest.rank import rank_papers
 from digest.score.textmodel import TextModel
 from digest.sources.formats import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "data" / "corpus" / "arxiv-cs-daily-2025-03_2026-07.jsonl.gz"
-WINDOW = 45
+HISTORY = 14
 KEYWORDS = {
     "cs.CV": ["image", "video", "visual", "segmentation", "3d", "detection"],
     "cs.CL": ["language model", "llm", "text", "translation", "linguistic", "question answering"],
@@ -45,14 +51,18 @@ KEYWORDS = {
     "cs.RO": ["robot", "manipulation", "navigation", "locomotion", "control policy"],
     "cs.CR": ["attack", "security", "privacy", "adversarial", "vulnerability", "malware"],
 }
+TABLES = ("text only", "with categories")
 
 
-def ndcg10(ranked: Sequence[Paper], category: str) -> float:
-    gains = [1.0 if category in p.categories else 0.0 for p in ranked[:10]]
-    dcg = sum(g / math.log2(i + 2) for i, g in enumerate(gains))
-    total = min(10, sum(1 for p in ranked if category in p.categories))
-    ideal = sum(1 / math.log2(i + 2) for i in range(total))
+def ndcg10(ranked: Sequence[str], relevant: set[str]) -> float:
+    """nDCG@10 of ranked ids; the ideal is every relevant paper of the day first."""
+    dcg = sum(1 / math.log2(i + 2) for i, pid in enumerate(ranked[:10]) if pid in relevant)
+    ideal = sum(1 / math.log2(i + 2) for i in range(min(10, len(relevant))))
     return dcg / ideal if ideal else 0.0
+
+
+def text_only(paper: Paper) -> Paper:
+    return Paper(id=paper.id, title=paper.title, abstract=paper.abstract)
 
 
 def sanity_tfidf() -> TfidfVectorizer:
@@ -68,139 +78,28 @@ def sanity_tfidf() -> TfidfVectorizer:
     )
 
 
-def sanity_rank(window: list[Paper], day: list[Paper], positives: set[str], x) -> list[Paper]:  # type: ignore[no-untyped-def]
-    y = np.array([1 if p.id in positives else 0 for p in window])
+def sanity_rank(file: list[Paper], positives: set[str], x) -> list[str]:  # type: ignore[no-untyped-def]
+    """arxiv-sanity-lite: a linear SVM, tagged papers against everything else stored."""
+    y = np.array([1 if p.id in positives else 0 for p in file])
     clf = LinearSVC(class_weight="balanced", C=0.01, max_iter=10000, tol=1e-6)
     clf.fit(x, y)
-    offset = len(window) - len(day)
-    scores = clf.decision_function(x[offset:])
-    return [day[i] for i in np.argsort(-scores, kind="stable")]
+    scores = clf.decision_function(x)
+    return [file[i].id for i in np.argsort(-scores, kind="stable")]
 
 
-def ours_rank(
-    model: TextModel,
-    vectors: np.ndarray,
-    index: dict[str, int],
-    window: list[Paper],
-    day: list[Paper],
-    profile: Profile,
-    weights: Weights,
-    dislikes: Sequence[Paper] = (),
-    background: np.ndarray | None = None,
-) -> list[Paper]:
-    seed_ids = [s.id for s in profile.seed_papers if s.id]
-    rows = [index[i] for i in seed_ids]
-    cats = [window[index[i]].categories for i in seed_ids]
-    vec = build_profile(
-        profile.model_copy(update={"max_papers": 10}),
-        model,
-        seed_vectors=vectors,
-        seed_rows=rows,
-        seed_categories=cats,
-        disliked=vectors[[index[p.id] for p in dislikes]] if dislikes else None,
-        background=background,
-    )
-    offset = len(window) - len(day)
-    (top,) = score_batch(
-        [vec],
-        day,
-        vectors[offset:],
-        weights=weights,
-        seeds=Seeds(vectors, [p.title for p in window]),
-    )
-    return [sp.paper for sp in top]
+def query_rank(file: list[Paper], words: list[str]) -> list[str]:
+    vectorizer = sanity_tfidf()
+    x = vectorizer.fit_transform([f"{p.title}. {p.abstract}" for p in file])
+    sims = (x @ vectorizer.transform([" ".join(words)]).T).toarray().ravel()
+    return [file[i].id for i in np.argsort(-sims, kind="stable")]
 
 
-def evaluate(
-    days: list[date],
-    by_day: dict[date, list[Paper]],
-    categories: list[str],
-    variants: dict[str, Weights],
-    rng_seed: int = 7,
-) -> dict[str, list[float]]:
-    results: dict[str, list[float]] = defaultdict(list)
-    for test_day in days:
-        start = time.perf_counter()
-        history = [d for d in sorted(by_day) if test_day - timedelta(days=WINDOW) <= d < test_day]
-        window = [p for d in history for p in by_day[d]] + by_day[test_day]
-        day = by_day[test_day]
-        index = {p.id: i for i, p in enumerate(window)}
-        x = sanity_tfidf().fit_transform([f"{p.title}. {p.abstract}" for p in window])
-        model = TextModel.fit(window)
-        vectors = model.embed(window)
-        rng = random.Random(rng_seed + test_day.toordinal())
-        background = vectors[rng.sample(range(len(window) - len(day)), 200)]
-        recent = [p for d in history if d >= test_day - timedelta(days=14) for p in by_day[d]]
-        for cat in categories:
-            pool = [p for p in recent if p.categories and p.categories[0] == cat]
-            if len(pool) < 10 or not any(cat in p.categories for p in day):
-                continue
-            seeds = rng.sample(pool, 10)
-            positives = {p.id for p in seeds}
-            seeded = Profile(name=cat, seed_papers=[{"id": p.id} for p in seeds])  # type: ignore[list-item]
-            shuffled = day[:]
-            rng.shuffle(shuffled)
-            results["random"].append(ndcg10(shuffled, cat))
-            results["arxiv-sanity (seeds)"].append(
-                ndcg10(sanity_rank(window, day, positives, x), cat)
-            )
-            for label, weights in variants.items():
-                results[f"ours (seeds){label}"].append(
-                    ndcg10(ours_rank(model, vectors, index, window, day, seeded, weights), cat)
-                )
-            disliked_pool = [
-                p
-                for p in recent
-                if p.categories and p.categories[0] != cat and cat not in p.categories
-            ]
-            dislikes = rng.sample(disliked_pool, 3)
-            results["arxiv-sanity (seeds+dislikes)"].append(
-                ndcg10(sanity_rank(window, day, positives, x), cat)
-            )
-            results["ours (seeds+dislikes)"].append(
-                ndcg10(
-                    ours_rank(
-                        model, vectors, index, window, day, seeded, Weights(), dislikes, background
-                    ),
-                    cat,
-                )
-            )
-            kw = Profile(name=cat, keywords=[Keyword(phrase=k) for k in KEYWORDS.get(cat, [])])
-            if kw.keywords:
-                results["tf-idf query (keywords)"].append(
-                    ndcg10(_query_rank(window, day, x, KEYWORDS[cat]), cat)
-                )
-                results["ours (keywords)"].append(
-                    ndcg10(ours_rank(model, vectors, index, window, day, kw, Weights()), cat)
-                )
-            prolific = _prolific_authors(pool, 15)
-            au = Profile(name=cat, authors=prolific)
-            results["author filter (authors)"].append(ndcg10(_author_rank(day, prolific), cat))
-            results["ours (authors)"].append(
-                ndcg10(ours_rank(model, vectors, index, window, day, au, Weights()), cat)
-            )
-        print(
-            f"  {test_day}: {len(day)} papers, window {len(window)}, "
-            f"{time.perf_counter() - start:.1f} s",
-            file=sys.stderr,
-        )
-    return results
+def ours(file: list[Paper], profile: Profile, model: TextModel) -> list[str]:
+    everything = profile.model_copy(update={"max_papers": 200, "min_score": -np.inf})
+    return [sp.paper.id for sp in rank_papers(file, everything, model=model)]
 
 
-_QUERY_CACHE: dict[int, TfidfVectorizer] = {}
-
-
-def _query_rank(window: list[Paper], day: list[Paper], x, words: list[str]) -> list[Paper]:  # type: ignore[no-untyped-def]
-    key = id(x)
-    if key not in _QUERY_CACHE:
-        _QUERY_CACHE.clear()
-        _QUERY_CACHE[key] = sanity_tfidf().fit([f"{p.title}. {p.abstract}" for p in window])
-    q = _QUERY_CACHE[key].transform([" ".join(words)])
-    sims = (x[len(window) - len(day) :] @ q.T).toarray().ravel()
-    return [day[i] for i in np.argsort(-sims, kind="stable")]
-
-
-def _prolific_authors(pool: list[Paper], n: int) -> list[str]:
+def prolific(pool: list[Paper], n: int) -> list[str]:
     counts: dict[str, int] = defaultdict(int)
     for p in pool:
         for a in p.authors:
@@ -208,9 +107,87 @@ def _prolific_authors(pool: list[Paper], n: int) -> list[str]:
     return [a for a, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
 
 
-def _author_rank(day: list[Paper], authors: list[str]) -> list[Paper]:
-    wanted = set(authors)
-    return sorted(day, key=lambda p: (-len(wanted & set(p.authors)), p.id))
+def evaluate(
+    days: list[date], by_day: dict[date, list[Paper]], categories: list[str], rng_seed: int = 7
+) -> dict[str, dict[str, list[float]]]:
+    results: dict[str, dict[str, list[float]]] = {t: defaultdict(list) for t in TABLES}
+    for test_day in days:
+        start = time.perf_counter()
+        day = by_day[test_day]
+        day_ids = {p.id for p in day}
+        recent = [
+            p
+            for d in sorted(by_day)
+            if test_day - timedelta(days=HISTORY) <= d < test_day
+            for p in by_day[d]
+        ]
+        rng = random.Random(rng_seed + test_day.toordinal())
+        for cat in categories:
+            pool = [p for p in recent if p.categories and p.categories[0] == cat]
+            relevant = {p.id for p in day if cat in p.categories}
+            if len(pool) < 10 or not relevant:
+                continue
+            seeds = rng.sample(pool, 10)
+            others = [p for p in recent if cat not in p.categories]
+            dislikes = rng.sample(others, 3)
+            shuffled = [p.id for p in day]
+            rng.shuffle(shuffled)
+            authors = prolific(pool, 15)
+            positives = {p.id for p in seeds}
+            seeded = Profile(name=cat, seed_papers=[SeedPaper(id=p.id) for p in seeds])
+            disliking = seeded.model_copy(update={"disliked": [p.id for p in dislikes]})
+            keyworded = Profile(
+                name=cat, keywords=[Keyword(phrase=k) for k in KEYWORDS.get(cat, [])]
+            )
+            authored = Profile(name=cat, authors=authors)
+
+            for table in TABLES:
+                strip = text_only if table == "text only" else (lambda p: p)
+                file = [strip(p) for p in [*seeds, *dislikes, *day]]
+                model = TextModel.fit(file)
+                x = sanity_tfidf().fit_transform([f"{p.title}. {p.abstract}" for p in file])
+                res = results[table]
+
+                def score(label: str, ranked: list[str]) -> None:
+                    res[label].append(ndcg10([i for i in ranked if i in day_ids], relevant))  # noqa: B023
+
+                score("random", shuffled)
+                sanity = sanity_rank(file, positives, x)
+                score("arxiv-sanity (seeds)", sanity)
+                score("ours (seeds)", ours(file, seeded, model))
+                score("arxiv-sanity (seeds+dislikes)", sanity)
+                score("ours (seeds+dislikes)", ours(file, disliking, model))
+                if keyworded.keywords:
+                    score("tf-idf query (keywords)", query_rank(file, KEYWORDS[cat]))
+                    score("ours (keywords)", ours(file, keyworded, model))
+                if table != "text only":
+                    wanted = set(authors)
+                    by_authors = sorted(day, key=lambda p: (-len(wanted & set(p.authors)), p.id))
+                    score("author filter (authors)", [p.id for p in by_authors])
+                    score("ours (authors)", ours(file, authored, model))
+        print(
+            f"  {test_day}: {len(day)} papers, {time.perf_counter() - start:.1f} s", file=sys.stderr
+        )
+    return results
+
+
+def report(name: str, days: list[date], results: dict[str, dict[str, list[float]]]) -> None:
+    print(f"\n{name} days: {', '.join(str(d) for d in days)}")
+    labels = list(dict.fromkeys(label for t in TABLES for label in results[t]))
+    header = "".join(f" {t:>20}" for t in TABLES)
+    print(f"{'ranker (profile shape)':32}{header}")
+    print(f"{'':32}" + "".join(f" {'nDCG@10':>7} {'n':>3} {'vs as':>7}" for _ in TABLES))
+    for label in labels:
+        cells = []
+        for table in TABLES:
+            values = results[table].get(label)
+            if not values:
+                cells.append(f" {'':>20}")
+                continue
+            mean = float(np.mean(values))
+            base = float(np.mean(results[table]["arxiv-sanity (seeds)"]))
+            cells.append(f" {mean:7.3f} {len(values):3d} {mean / base:6.2f}x")
+        print(f"{label:32}" + "".join(cells), flush=True)
 
 
 def main() -> None:
@@ -237,25 +214,18 @@ def main() -> None:
     categories = [c for c, _ in sorted(counts.items(), key=lambda kv: -kv[1])[: args.categories]]
     ordered = sorted(by_day)
     eligible = [
-        d for d in ordered if d >= ordered[0] + timedelta(days=WINDOW) and len(by_day[d]) >= 150
+        d for d in ordered if d >= ordered[0] + timedelta(days=45) and len(by_day[d]) >= 150
     ]
     per_split = 2 if args.quick else 6
     picks = [
         eligible[int(i * (len(eligible) - 1) / (2 * per_split - 1))] for i in range(2 * per_split)
     ]
     splits = {"tuning": picks[0::2], "held-out": picks[1::2]}
-    variants = {"": Weights(), " without seed categories": Weights(seed_category=0.0)}
     print(f"corpus: {len(papers)} papers, {len(by_day)} days; categories: {', '.join(categories)}")
+    print("'vs as' = mean nDCG@10 / arxiv-sanity (seeds) mean in the same table")
     for name, days in splits.items():
-        if args.split not in (name, "both"):
-            continue
-        print(f"\n{name} days: {', '.join(str(d) for d in days)}", flush=True)
-        results = evaluate(days, by_day, categories, variants)
-        base = float(np.mean(results["arxiv-sanity (seeds)"]))
-        print(f"{'ranker (profile shape)':44} {'nDCG@10':>8} {'n':>4}  vs arxiv-sanity (seeds)")
-        for label, values in results.items():
-            mean = float(np.mean(values))
-            print(f"{label:44} {mean:8.3f} {len(values):4d}  {100 * (mean / base - 1):+6.1f}%")
+        if args.split in (name, "both"):
+            report(name, days, evaluate(days, by_day, categories))
 
 
 if __name__ == "__main__":

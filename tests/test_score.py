@@ -206,3 +206,36 @@ def test_three_dislikes_bring_in_a_learned_direction(
     liked_sims = [float(learned.text @ vectors[i]) for i in liked]
     disliked_sims = [float(learned.text @ vectors[i]) for i in disliked]
     assert min(liked_sims) > max(disliked_sims)
+
+
+def test_a_model_in_an_older_layout_reads_as_unreadable(model: TextModel) -> None:
+    older = TextModel.from_bytes(model.to_bytes())
+    del older.background
+    with pytest.raises(TypeError):
+        TextModel.from_bytes(older.to_bytes())
+
+
+def test_a_profile_with_a_few_papers_leans_away_from_what_every_paper_shares(
+    papers: list[Paper], model: TextModel
+) -> None:
+    seeds = [p for p in papers if mentions(p, "segmentation")][:5]
+    profile = Profile(name="p", seed_papers=[SeedPaper(id=p.id) for p in seeds])
+    known = {p.id: p for p in papers}
+    (learned,), _ = profile_vectors([profile], model, known)
+    (two,), _ = profile_vectors(
+        [profile.model_copy(update={"seed_papers": [SeedPaper(id=p.id) for p in seeds[:2]]})],
+        model,
+        known,
+    )
+    centroid = model.embed(seeds).mean(axis=0)
+    centroid /= np.linalg.norm(centroid)
+    common = model.background.mean(axis=0)
+    assert float(learned.text @ common) < float(centroid @ common)
+    # two papers are too few to learn from: their vector is their centroid
+    pair = model.embed(seeds[:2]).mean(axis=0)
+    np.testing.assert_allclose(two.text, pair / np.linalg.norm(pair), atol=1e-5)
+    top = [
+        sp.paper.id
+        for sp in rank_papers(papers, profile.model_copy(update={"max_papers": 10}), model=model)
+    ]
+    assert sum(mentions(known[i], "segmentation") for i in top) >= 7

@@ -1,9 +1,13 @@
 """A profile as a vector: built when the profile or its feedback changes, never by the day.
 
-A :class:`ProfileVector` is a unit text vector (seed and liked papers' centroid, pushed
-away from disliked ones, blended with a logistic-regression direction once there is
-enough feedback), its keyword, author and category weights, and its seed papers for
-explanations.
+A :class:`ProfileVector` is a unit text vector, its keyword, author and category
+weights, and its seed papers for explanations. The text vector is the seed and liked
+papers' centroid (with the keywords' embedding), pushed away from disliked papers, and
+blended, once there are a few papers to learn from, with what sets those papers apart
+from the rest of the corpus: their mean less the model's background mean, whitened by
+the background's covariance (a linear discriminant, closed form, so that building
+100,000 profiles stays cheap), and a logistic regression against the background once
+there are enough dislikes. The day still scores it with one dot product per paper.
 """
 
 from __future__ import annotations
@@ -18,7 +22,13 @@ from digest.models import Paper, Profile
 from digest.score.text import fold, phrase, short
 from digest.score.textmodel import TextModel, paper_text
 
+MIN_LEARN = 3
+"""Seed and liked papers a profile needs before it learns its own direction."""
 MIN_FEEDBACK = 3
+SHRINK = 0.1
+"""Added to the background covariance's diagonal before it is inverted: unit vectors
+spread over 256 dimensions vary by about 1/256 along each, so this keeps the
+discriminant close to the plain difference of means, sharpened a little."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +57,28 @@ class ProfileVector:
     max_papers: int = 20
     min_score: float = 0.0
     has_text: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Contrast:
+    """A text model's background, as a profile's discriminant needs it: its mean, the
+    inverse of its shrunk covariance, and the sample itself."""
+
+    mean: np.ndarray
+    inverse: np.ndarray
+    sample: np.ndarray
+
+    @classmethod
+    def of(cls, model: TextModel) -> Contrast | None:
+        sample = model.background
+        if len(sample) < 2:
+            return None
+        covariance = np.cov(sample, rowvar=False) + SHRINK * np.eye(sample.shape[1])
+        inverse = np.linalg.inv(covariance).astype(np.float32)
+        return cls(sample.mean(axis=0), inverse, sample)
+
+    def direction(self, papers: np.ndarray) -> np.ndarray:
+        return _unit(self.inverse @ (papers.mean(axis=0) - self.mean))
 
 
 @dataclass(slots=True)
@@ -78,16 +110,18 @@ def build_profile(
     seed_categories: Sequence[Sequence[str]] = (),
     liked: np.ndarray | None = None,
     disliked: np.ndarray | None = None,
-    background: np.ndarray | None = None,
     keyword_vector: np.ndarray | None = None,
+    contrast: Contrast | None = None,
 ) -> ProfileVector:
     """Turn a profile into its vector. ``seed_rows`` index ``seed_vectors`` (the seed
     and liked papers' embeddings); ``liked``/``disliked`` are embeddings of feedback;
-    ``keyword_vector`` is the embedding of the keywords joined, when already computed."""
+    ``keyword_vector`` is the embedding of the keywords joined, when already computed;
+    ``contrast`` is ``Contrast.of(model)``, when already computed."""
     rows = np.asarray(seed_rows, dtype=np.int64)
     positives = [seed_vectors[rows]] if len(rows) else []
     if liked is not None and len(liked):
         positives.append(liked)
+    papers = np.vstack(positives) if positives else np.zeros((0, model.dims), np.float32)
     keyword_text = " ".join(k.phrase for k in profile.keywords)
     if keyword_text:
         if keyword_vector is None:
@@ -96,10 +130,14 @@ def build_profile(
     text = np.zeros(model.dims, dtype=np.float32)
     if positives:
         text = _unit(np.vstack(positives).mean(axis=0))
+    if contrast is None:
+        contrast = Contrast.of(model)
+    if contrast is not None and len(papers) >= MIN_LEARN:
+        text = _unit(text + contrast.direction(papers))
     if disliked is not None and len(disliked):
         text = _unit(text - 0.5 * _unit(disliked.mean(axis=0)))
-        if len(disliked) >= MIN_FEEDBACK and positives and background is not None:
-            text = _unit(text + _learned(np.vstack(positives), disliked, background))
+        if len(disliked) >= MIN_FEEDBACK and positives and contrast is not None:
+            text = _unit(text + _learned(np.vstack(positives), disliked, contrast.sample))
     affinity: dict[str, float] = {}
     for cats in seed_categories:
         for c in set(cats):
@@ -182,11 +220,11 @@ def profile_vectors(
                 disliked.append(row(p.id, p.title, (p.title, p.abstract, p.authors)))
         plans.append((profile, rows, cats, liked, disliked))
     vectors = _embed_rows(model, seed_texts, list(seed_index), paper_vectors or {})
-    background = _background(vectors)
     keyword_texts = [" ".join(k.phrase for k in p.keywords) for p, *_ in plans]
     with_keywords = [i for i, t in enumerate(keyword_texts) if t]
     embedded = model.embed_texts([keyword_texts[i] for i in with_keywords])
     keyword_vectors: dict[int, np.ndarray] = dict(zip(with_keywords, embedded, strict=True))
+    contrast = Contrast.of(model)
     built = [
         build_profile(
             profile,
@@ -196,8 +234,8 @@ def profile_vectors(
             seed_categories=cats,
             liked=vectors[liked] if liked else None,
             disliked=vectors[disliked] if disliked else None,
-            background=background,
             keyword_vector=keyword_vectors.get(i),
+            contrast=contrast,
         )
         for i, (profile, rows, cats, liked, disliked) in enumerate(plans)
     ]
@@ -222,10 +260,3 @@ def _embed_rows(
     if missing:
         out[missing] = model.embed_texts([paper_text(*texts[i]) for i in missing])
     return out
-
-
-def _background(vectors: np.ndarray, n: int = 200) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    if len(vectors) == 0:
-        return vectors
-    return vectors[rng.choice(len(vectors), size=min(n, len(vectors)), replace=False)]

@@ -20,6 +20,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from digest.models import Paper
 
 DIMS = 256
+BACKGROUND = 500
+"""How many of the papers a model was fitted on it keeps embedded, as the "everything
+else" a profile's own linear model is trained against."""
 
 
 def paper_text(title: str, abstract: str = "", authors: Sequence[str] = ()) -> str:
@@ -32,6 +35,7 @@ class TextModel:
     vectorizer: TfidfVectorizer
     svd: TruncatedSVD | None
     fitted_on: int
+    background: np.ndarray
 
     @classmethod
     def fit(cls, papers: Sequence[Paper], *, dims: int = DIMS, seed: int = 0) -> TextModel:
@@ -60,8 +64,12 @@ class TextModel:
         if rank >= 8:
             svd = TruncatedSVD(n_components=rank, algorithm="randomized", random_state=seed)
             svd.fit(matrix)
-        model = cls(vectorizer, svd, len(texts))
-        return model, model._unit_rows(matrix)
+        model = cls(vectorizer, svd, len(texts), np.zeros((0, 0), dtype=np.float32))
+        vectors = model._unit_rows(matrix)
+        rng = np.random.default_rng(seed)
+        sample = rng.choice(len(texts), size=min(BACKGROUND, len(texts)), replace=False)
+        model.background = vectors[np.sort(sample)]
+        return model, vectors
 
     @property
     def dims(self) -> int:
@@ -96,6 +104,6 @@ class TextModel:
     def from_bytes(cls, data: bytes) -> TextModel:
         # only ever reads what this installation wrote into its own database
         model = pickle.loads(data)
-        if not isinstance(model, cls):
-            raise TypeError("stored text model has the wrong type")
+        if not isinstance(model, cls) or "background" not in vars(model):
+            raise TypeError("stored text model has the wrong type or an older layout")
         return model
