@@ -25,7 +25,7 @@ from digest.day.sources import collect_sources
 from digest.day.vectors import refit
 from digest.profiles import SubscriberFile
 from digest.settings import Settings, SourceSettings, load_settings
-from tests.conftest import FIXTURES, NOW
+from tests.conftest import FIXTURES, NOW, NewDatabase
 from tests.smtp_server import SmtpServer
 
 BATCH = FIXTURES / "batches" / "2026-06-30.jsonl"
@@ -49,10 +49,11 @@ def readers(n: int) -> list[SubscriberFile]:
     ]
 
 
-def make_day(folder: Path, n: int, **day: object) -> Settings:
-    """A data dir with the fixture batch, its model, and ``n`` readers."""
+def make_day(folder: Path, n: int, database_url: str | None = None, **day: object) -> Settings:
+    """A data dir (and database) with the fixture batch, its model, and ``n`` readers."""
     settings = load_settings(
         data_dir=folder / "data",
+        database_url=database_url,
         secret_key=SECRET,
         web={"base_url": "https://digest.example.org"},
         mail={"from_address": "digest@example.org"},
@@ -71,6 +72,7 @@ def config_file(settings: Settings, smtp: SmtpServer, **day: int) -> Path:
     lines = [
         f'data_dir = "{settings.data_dir}"',
         f'secret_key = "{SECRET}"',
+        *([f'database_url = "{settings.database_url}"'] if settings.database_url else []),
         "[web]",
         'base_url = "https://digest.example.org"',
         "[mail]",
@@ -102,9 +104,11 @@ def outbox(settings: Settings) -> dict[str, bytes]:
     return found
 
 
-def test_shards_on_a_pool_write_the_same_messages_as_one_process(tmp_path: Path) -> None:
-    one = make_day(tmp_path / "one", 30)
-    many = make_day(tmp_path / "many", 30, shard_size=4)
+def test_shards_on_a_pool_write_the_same_messages_as_one_process(
+    tmp_path: Path, new_database: NewDatabase
+) -> None:
+    one = make_day(tmp_path / "one", 30, new_database())
+    many = make_day(tmp_path / "many", 30, new_database(), shard_size=4)
     for settings, workers in ((one, 1), (many, 2)):
         store = open_store(settings)
         # manage links carry the time they were made: the same clock for both
@@ -157,9 +161,9 @@ def _children(pid: int) -> list[int]:
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
 def test_a_worker_killed_mid_shard_and_a_rerun_send_each_digest_once(
-    tmp_path: Path, smtp_server: SmtpServer
+    tmp_path: Path, smtp_server: SmtpServer, database_url: str | None
 ) -> None:
-    settings = make_day(tmp_path, 60)
+    settings = make_day(tmp_path, 60, database_url)
     cfg = config_file(settings, smtp_server, shard_size=10, workers=2)
     killed: list[int] = []
     lock = threading.Lock()
@@ -191,8 +195,10 @@ def test_a_worker_killed_mid_shard_and_a_rerun_send_each_digest_once(
     assert set(ids.values()) == {1}
 
 
-def test_two_runs_at_once_send_nothing_twice(tmp_path: Path, smtp_server: SmtpServer) -> None:
-    settings = make_day(tmp_path, 40)
+def test_two_runs_at_once_send_nothing_twice(
+    tmp_path: Path, smtp_server: SmtpServer, database_url: str | None
+) -> None:
+    settings = make_day(tmp_path, 40, database_url)
     cfg = config_file(settings, smtp_server, shard_size=5, workers=2)
     args = [DIGEST, "run", "--no-collect", "--date", str(DAY), "--config", str(cfg)]
     runs = [
