@@ -39,9 +39,10 @@ READERS = {
 
 
 @pytest.fixture
-def smtp_settings(tmp_path: Path, smtp_server: SmtpServer) -> Settings:
+def smtp_settings(tmp_path: Path, smtp_server: SmtpServer, database_url: str | None) -> Settings:
     return load_settings(
         data_dir=tmp_path / "data",
+        database_url=database_url,
         secret_key="test-secret-" + "x" * 20,
         web={"base_url": "https://digest.example.org"},
         mail={

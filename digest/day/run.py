@@ -132,6 +132,7 @@ def run_day(
     due reader would get and writes nothing."""
     report = DayReport(dry_run=dry_run)
     link_maker(settings)  # no secret, no run
+    epoch = time.time()  # the wall-clock time ``now`` stands for
     started = time.perf_counter()
     if collect_first and settings.sources and not dry_run:
         report.collected = collect_sources(
@@ -150,7 +151,7 @@ def run_day(
     if mailer is None and wanted > 1:
         # workers are forked before planning, so that none of them inherits the plan
         store.release()  # and no database connection crosses the fork
-        pool = Pool(settings, now, wanted)
+        pool = Pool(settings, now, wanted, epoch)
     try:
         report.plan = plan_day(store, settings, now=now, day=day, only=only)
         report.seconds["plan"] = time.perf_counter() - lap
@@ -160,7 +161,7 @@ def run_day(
             report.workers = wanted
             report.aborted = pool.run(shards, report.plan.model, report, progress)
         else:
-            with Worker(settings, now=now, mailer=mailer, sleep=sleep) as worker:
+            with Worker(settings, now=now, mailer=mailer, sleep=sleep, epoch=epoch) as worker:
                 total = sum(len(s.ids) for s in shards)
                 for n, spec in enumerate(shards, 1):
                     report.written.merge(worker.run(spec, report.plan.model))
@@ -220,7 +221,9 @@ def _stop_with_parent() -> Callable[[], bool]:
     return lambda: bool(asked)
 
 
-def _work(fields: dict[str, Any], now: datetime, conn: Connection, done: Any) -> None:
+def _work(
+    fields: dict[str, Any], now: datetime, epoch: float, conn: Connection, done: Any
+) -> None:
     """A worker process: run each shard it is handed until it is handed None."""
     stopping = _stop_with_parent()
     settings = Settings.model_construct(**fields)
@@ -229,7 +232,9 @@ def _work(fields: dict[str, Any], now: datetime, conn: Connection, done: Any) ->
         with done.get_lock():
             done.value += 1
 
-    with Worker(settings, now=now, on_digest=tick, stopping=stopping) as worker:
+    with Worker(
+        settings, now=now, on_digest=tick, stopping=stopping, epoch=epoch
+    ) as worker:
         # a shard makes millions of short-lived tuples and no cycles worth chasing
         gc.freeze()
         gc.set_threshold(100_000, 50, 100)
@@ -251,12 +256,13 @@ def _work(fields: dict[str, Any], now: datetime, conn: Connection, done: Any) ->
 class Pool:
     """Worker processes, each handed one shard at a time over its own pipe."""
 
-    def __init__(self, settings: Settings, now: datetime, size: int) -> None:
+    def __init__(self, settings: Settings, now: datetime, size: int, epoch: float) -> None:
         # forking a process with threads (the web app's, the scheduler's) is unsafe
         method = "fork" if threading.active_count() == 1 else "forkserver"
         self.ctx: Any = mp.get_context(method)
         self.fields = dict(settings)
         self.now = now
+        self.epoch = epoch
         self.done = self.ctx.Value("q", 0)
         self.procs: dict[Connection, Any] = {}
         for _ in range(size):
@@ -266,7 +272,7 @@ class Pool:
         ours: Connection
         ours, theirs = self.ctx.Pipe()
         proc = self.ctx.Process(
-            target=_work, args=(self.fields, self.now, theirs, self.done), daemon=True
+            target=_work, args=(self.fields, self.now, self.epoch, theirs, self.done), daemon=True
         )
         proc.start()
         theirs.close()

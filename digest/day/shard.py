@@ -109,9 +109,13 @@ class Worker:
         sleep: Callable[[float], None] = time.sleep,
         on_digest: Callable[[], None] | None = None,
         stopping: Callable[[], bool] | None = None,
+        epoch: float | None = None,
     ) -> None:
         self.settings = settings
         self.now = now
+        # the wall-clock time ``now`` stands for: claims are timed from it, so that a
+        # lease runs out in real time on any machine however long ago the day began
+        self.epoch = time.time() if epoch is None else epoch
         self.links = link_maker(settings)
         self.store = open_store(settings)
         self.picker = Picker(self.store, Models(self.store))
@@ -124,6 +128,8 @@ class Worker:
         self.stopping = stopping
         self.owner = this_owner()
         self.lease = timedelta(seconds=settings.day.claim_lease)
+        self._held: list[int] = []
+        self._renewed = 0.0
         # a mailer whose deliveries overwrite each other (a Maildir by Message-ID)
         # can record its rows in batches; any other records each row as it is sent
         self.batch = 500 if getattr(self.mailer, "idempotent", False) else 1
@@ -142,8 +148,10 @@ class Worker:
         report = ShardReport(shards=1)
         clock = _Clock(report)
         rows = self.store.claim(
-            spec.ids, owner=self.owner, now=self.now, lease=self.lease, alive=owner_alive
+            spec.ids, owner=self.owner, now=self.clock(), lease=self.lease, alive=owner_alive
         )
+        self._held = [r.id for r in rows]
+        self._renewed = time.monotonic()
         report.claimed = len(rows)
         clock.lap("ledger")
         if not rows:
@@ -279,8 +287,17 @@ class Worker:
         report.deferred += [(r.sub.email, r.error) for r in retry]
         self._finish(deferred, report, clock)
 
+    def clock(self) -> datetime:
+        """The day's ``now``, moved on by the time since: when claims are made."""
+        return self.now + timedelta(seconds=time.time() - self.epoch)
+
     def _finish(self, done: list[Finished], report: ShardReport, clock: _Clock) -> None:
         if done:
             self.store.finish(done, owner=self.owner, now=self.now)
             done.clear()
+            clock.lap("ledger")
+        if time.monotonic() - self._renewed > self.lease.total_seconds() / 3:
+            # a shard slower than its lease keeps the rows it has yet to send
+            self.store.renew(self._held, owner=self.owner, now=self.clock())
+            self._renewed = time.monotonic()
             clock.lap("ledger")

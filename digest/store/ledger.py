@@ -199,26 +199,54 @@ class LedgerStore(StoreBase):
         alive: Callable[[str], bool],
     ) -> list[Delivery]:
         """Take the owed rows among ``ids`` for ``owner``, in one transaction; rows
-        another live owner holds are left to it. Returns the rows taken, by id."""
+        another live owner holds are left to it. Returns the rows taken, by id.
+
+        The UPDATE states what makes a row takeable rather than which rows looked so,
+        so that of two processes taking over the same stale row only the first does:
+        the second finds it claimed just now. On PostgreSQL the rows are locked with
+        ``FOR UPDATE SKIP LOCKED`` first, so a claim never waits for another one on
+        the same rows; it leaves them to it."""
         stale = now - lease
         taken: list[Delivery] = []
+        postgres = self.engine.dialect.name == "postgresql"
         with self.engine.begin() as conn:
             for chunk in _chunks(ids):
                 held = conn.execute(
-                    select(deliveries.c.id, deliveries.c.owner, deliveries.c.claimed_at).where(
-                        deliveries.c.id.in_(chunk), deliveries.c.status == SENDING
+                    select(deliveries.c.owner)
+                    .where(
+                        deliveries.c.id.in_(chunk),
+                        deliveries.c.status == SENDING,
+                        deliveries.c.claimed_at >= stale,
+                        deliveries.c.owner.is_not(None),
                     )
-                ).all()
-                orphans = [i for i, o, c in held if _takeable(o, c, stale, alive)]
-                condition: Any = deliveries.c.status.in_(OWED)
-                if orphans:
-                    condition = or_(
-                        condition,
-                        and_(deliveries.c.status == SENDING, deliveries.c.id.in_(orphans)),
+                    .distinct()
+                ).scalars()
+                dead = sorted(o for o in held if not alive(o))
+                orphaned: Any = or_(
+                    deliveries.c.owner.is_(None),
+                    deliveries.c.claimed_at.is_(None),
+                    deliveries.c.claimed_at < stale,
+                )
+                if dead:
+                    orphaned = or_(orphaned, deliveries.c.owner.in_(dead))
+                condition = and_(
+                    deliveries.c.id.in_(chunk),
+                    or_(
+                        deliveries.c.status.in_(OWED),
+                        and_(deliveries.c.status == SENDING, orphaned),
+                    ),
+                )
+                if postgres:
+                    free = (
+                        select(deliveries.c.id)
+                        .where(condition)
+                        .with_for_update(skip_locked=True)
+                        .scalar_subquery()
                     )
+                    condition = and_(condition, deliveries.c.id.in_(free))
                 result = conn.execute(
                     update(deliveries)
-                    .where(deliveries.c.id.in_(chunk), condition)
+                    .where(condition)
                     .values(
                         status=SENDING,
                         owner=owner,
@@ -230,6 +258,24 @@ class LedgerStore(StoreBase):
                 )
                 taken += [_delivery(r) for r in result]
         return sorted(taken, key=lambda d: d.id)
+
+    def renew(self, ids: Sequence[int], *, owner: str, now: datetime) -> int:
+        """Extend ``owner``'s claims on those of ``ids`` it still holds, so that a
+        shard that runs longer than the lease keeps its rows. Returns how many."""
+        renewed = 0
+        with self.engine.begin() as conn:
+            for chunk in _chunks(ids):
+                result = conn.execute(
+                    update(deliveries)
+                    .where(
+                        deliveries.c.id.in_(chunk),
+                        deliveries.c.owner == owner,
+                        deliveries.c.status == SENDING,
+                    )
+                    .values(claimed_at=now)
+                )
+                renewed += int(result.rowcount)
+        return renewed
 
     def finish(self, done: Sequence[Finished], *, owner: str, now: datetime) -> int:
         """Record how claimed rows ended, in one transaction; a row another owner has
