@@ -119,6 +119,11 @@ class ScheduleSettings(BaseModel):
 class DaySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    engine: Literal["local", "celery"] = Field(
+        default="local",
+        description="Where shards run: a pool of processes on this machine, or Celery "
+        "workers (`digest worker`) on any number of machines, over [celery].broker_url.",
+    )
     workers: int | None = Field(
         default=None,
         ge=1,
@@ -139,6 +144,23 @@ class DaySettings(BaseModel):
         description="How many days back a run still finishes digests left owed by a "
         "crash or a deferral.",
     )
+
+
+class CelerySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    broker_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="Celery's broker (and result store), a Redis URL: how the day hands "
+        "its shards to `digest worker` processes.",
+    )
+    visibility_timeout: int = Field(
+        default=3600,
+        ge=1,
+        description="Seconds before a shard a worker took but never finished (a lost "
+        "machine) is handed to another worker; keep it above day.claim_lease.",
+    )
+    queue: str = Field(default="digest", description="The queue the day's shards go to.")
 
 
 class WebSettings(BaseModel):
@@ -227,6 +249,9 @@ class Settings(BaseSettings):
         default_factory=ScheduleSettings, description="The long-running scheduler."
     )
     day: DaySettings = Field(default_factory=DaySettings, description="The daily run.")
+    celery: CelerySettings = Field(
+        default_factory=CelerySettings, description="Celery workers, for day.engine = celery."
+    )
     web: WebSettings = Field(default_factory=WebSettings, description="The subscribers' web app.")
 
     @classmethod

@@ -90,8 +90,18 @@ def start_postgres(folder: Path) -> PostgresServer:
         shutil.chown(folder, "postgres", "postgres")
     subprocess.run(
         _as_server_user(
-            [_binary("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-             "--locale=C.UTF-8", "--no-sync"]
+            [
+                _binary("initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ]
         ),
         check=True,
         capture_output=True,
@@ -104,8 +114,19 @@ def start_postgres(folder: Path) -> PostgresServer:
     )
     subprocess.run(
         _as_server_user(
-            [_binary("pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w",
-             "-t", "60", "-o", options, "start"]
+            [
+                _binary("pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(folder / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                options,
+                "start",
+            ]
         ),
         check=True,
         capture_output=True,

@@ -221,9 +221,7 @@ def _stop_with_parent() -> Callable[[], bool]:
     return lambda: bool(asked)
 
 
-def _work(
-    fields: dict[str, Any], now: datetime, epoch: float, conn: Connection, done: Any
-) -> None:
+def _work(fields: dict[str, Any], now: datetime, epoch: float, conn: Connection, done: Any) -> None:
     """A worker process: run each shard it is handed until it is handed None."""
     stopping = _stop_with_parent()
     settings = Settings.model_construct(**fields)
@@ -232,9 +230,7 @@ def _work(
         with done.get_lock():
             done.value += 1
 
-    with Worker(
-        settings, now=now, on_digest=tick, stopping=stopping, epoch=epoch
-    ) as worker:
+    with Worker(settings, now=now, on_digest=tick, stopping=stopping, epoch=epoch) as worker:
         # a shard makes millions of short-lived tuples and no cycles worth chasing
         gc.freeze()
         gc.set_threshold(100_000, 50, 100)

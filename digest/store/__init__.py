@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from digest.store.claims import ClaimStore
 from digest.store.ledger import Delivery, Due, Finished, Item, LedgerStore
 from digest.store.papers import PaperStore, SourceState, Validators
 from digest.store.people import PeopleStore, UnknownSubscriber
 from digest.store.vectors import VectorStore
 
 
-class Store(PaperStore, PeopleStore, LedgerStore, VectorStore):
+class Store(PaperStore, PeopleStore, LedgerStore, ClaimStore, VectorStore):
     """Papers, batches and sources; subscribers and profiles; the send ledger; the
     text model, embeddings and cached profile vectors."""
 
