@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -144,6 +145,12 @@ def _day_with_progress(store: Any, settings: Settings, **kwargs: Any) -> DayRepo
 @click.option(
     "--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: cores)."
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "celery"]),
+    default=None,
+    help="Run the shards here, or on `digest worker` processes (default: day.engine).",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Who got what, and where the time went.")
 @click.option(
     "--stats",
@@ -159,6 +166,7 @@ def run_command(
     only: str | None,
     no_collect: bool,
     workers: int | None,
+    engine: str | None,
     verbose: bool,
     stats: Path | None,
 ) -> None:
@@ -171,6 +179,7 @@ def run_command(
     \b
         digest run
         digest run --date 2026-11-20 --only ada@example.org --dry-run
+        digest run --engine celery       # shards on `digest worker` processes
     """
     store = open_data(settings)
     if only is not None and store.subscriber(only) is None:
@@ -186,6 +195,7 @@ def run_command(
             dry_run=dry_run,
             collect_first=not no_collect,
             workers=workers,
+            engine=engine,
         )
         got = None
         if verbose and not dry_run:  # who got what: the ledger rows this run finished
@@ -200,6 +210,44 @@ def run_command(
     if stats is not None:
         stats.write_text(json.dumps(report.figures(), indent=2), encoding="utf-8")
     sys.exit(0 if report.ok else 1)
+
+
+@main.command("worker")
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Shards run at once, one process each (default: day.workers, or one per core).",
+)
+@click.option("--loglevel", default="INFO", show_default=True, help="Celery's log level.")
+@with_settings
+def worker_command(settings: Settings, concurrency: int | None, loglevel: str) -> None:
+    """Run the day's shards that `digest run --engine celery` (or day.engine =
+    "celery") sends to [celery].broker_url, on this machine, until stopped. Start
+    one on every machine that should send; all share the database.
+
+    \b
+        digest worker --concurrency 4
+    """
+    try:
+        link_maker(settings)  # refuse to start without a usable secret
+    except MissingSecret as exc:
+        raise ConfigProblem(str(exc)) from exc
+    from digest.day.cluster import check, make_app
+
+    check(settings)
+    processes = concurrency or settings.day.workers or os.cpu_count() or 1
+    make_app(settings).worker_main(
+        [
+            "worker",
+            f"--concurrency={processes}",
+            f"--loglevel={loglevel}",
+            f"--queues={settings.celery.queue}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
 
 
 @main.command("preview")

@@ -126,10 +126,12 @@ def run_day(
     sleep: Callable[[float], None] = time.sleep,
     workers: int | None = None,
     progress: Progress | None = None,
+    engine: str | None = None,
 ) -> DayReport:
     """Collect the configured sources (refitting the text model if they grew the
-    corpus enough), plan the day, then run its shards. ``dry_run`` decides what each
-    due reader would get and writes nothing."""
+    corpus enough), plan the day, then run its shards: here, or on Celery workers
+    when ``engine`` (default ``day.engine``) is ``"celery"``. ``dry_run`` decides
+    what each due reader would get and writes nothing."""
     report = DayReport(dry_run=dry_run)
     link_maker(settings)  # no secret, no run
     epoch = time.time()  # the wall-clock time ``now`` stands for
@@ -146,6 +148,8 @@ def run_day(
         report.previews = _previews(store, settings, now=now, day=day, only=only)
         report.waiting = waiting(store, now=now, due=set(report.previews), only=only)
         return report
+    if (engine or settings.day.engine) == "celery":
+        return _on_celery(store, settings, report, now=now, day=day, only=only, progress=progress)
     wanted = workers or settings.day.workers or os.cpu_count() or 1
     pool = None
     if mailer is None and wanted > 1:
@@ -170,6 +174,38 @@ def run_day(
     finally:
         if pool is not None:
             pool.close()
+    report.seconds["write"] = time.perf_counter() - lap - report.seconds["plan"]
+    return report
+
+
+def _on_celery(
+    store: Store,
+    settings: Settings,
+    report: DayReport,
+    *,
+    now: datetime,
+    day: date | None,
+    only: str | None,
+    progress: Progress | None,
+) -> DayReport:
+    from digest.day.cluster import run_shards
+
+    epoch = time.time()
+    lap = time.perf_counter()
+    report.plan = plan_day(store, settings, now=now, day=day, only=only)
+    report.seconds["plan"] = time.perf_counter() - lap
+    report.plan.due = []
+    report.workers = 0  # however many are listening
+    if report.plan.shards:
+        report.aborted = run_shards(
+            settings,
+            report.plan.shards,
+            report.plan.model,
+            now=now,
+            epoch=epoch,
+            report=report.written,
+            progress=progress,
+        )
     report.seconds["write"] = time.perf_counter() - lap - report.seconds["plan"]
     return report
 

@@ -33,11 +33,16 @@ class MissingSecret(RuntimeError):
     """No usable ``secret_key``: nothing that signs links may start."""
 
 
-def link_maker(settings: Settings) -> LinkMaker:
+def link_maker(settings: Settings, *, now: datetime | None = None) -> LinkMaker:
+    """Signs links with the secret; expiring ones dated ``now`` (naive UTC) if given."""
     if settings.secret_key is None:
         raise MissingSecret("secret_key is not set: run `digest init`, or set DIGEST_SECRET_KEY")
+    stamp = now.replace(tzinfo=UTC).timestamp() if now is not None else None
     try:
-        tokens = Tokens(settings.secret_key.get_secret_value())
+        tokens = Tokens(
+            settings.secret_key.get_secret_value(),
+            clock=None if stamp is None else lambda: stamp,
+        )
     except ValueError as exc:
         raise MissingSecret(f"{exc}; `digest init` writes a suitable one") from exc
     return LinkMaker(settings.web.base_url, tokens)
@@ -116,7 +121,8 @@ class Worker:
         # the wall-clock time ``now`` stands for: claims are timed from it, so that a
         # lease runs out in real time on any machine however long ago the day began
         self.epoch = time.time() if epoch is None else epoch
-        self.links = link_maker(settings)
+        # a digest's links are dated by the day, not by when a worker got to them
+        self.links = link_maker(settings, now=now)
         self.store = open_store(settings)
         self.picker = Picker(self.store, Models(self.store))
         self.renderer = Renderer(settings)

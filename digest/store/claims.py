@@ -150,6 +150,21 @@ class ClaimStore(StoreBase):
                 renewed += int(result.rowcount)
         return renewed
 
+    def held_elsewhere(self, ids: Sequence[int], *, owner: str) -> list[datetime]:
+        """When each of those of ``ids`` that an owner other than ``owner`` holds was
+        claimed (or renewed), oldest first."""
+        found: list[datetime] = []
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids):
+                query = select(deliveries.c.claimed_at).where(
+                    deliveries.c.id.in_(chunk),
+                    deliveries.c.status == SENDING,
+                    deliveries.c.owner != owner,
+                    deliveries.c.claimed_at.is_not(None),
+                )
+                found += conn.execute(query).scalars()
+        return sorted(found)
+
     def finish(self, done: Sequence[Finished], *, owner: str, now: datetime) -> int:
         """Record how claimed rows ended, in one transaction; a row another owner has
         taken over since is left to it. Returns how many rows were recorded."""
