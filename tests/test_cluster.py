@@ -12,13 +12,16 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import time_machine
 
+from digest.day.cluster import run_shards
+from digest.day.plan import owner_alive, plan_day
 from digest.day.run import run_day
-from digest.day.shard import open_store
+from digest.day.shard import ShardReport, open_store
 from digest.settings import Settings, load_settings
 from tests.conftest import NOW
 from tests.postgres import PostgresServer
@@ -183,3 +186,40 @@ def test_the_same_day_on_celery_and_postgresql_as_on_the_local_pool_and_sqlite(
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield
+
+
+def test_a_shard_another_machine_holds_is_taken_over_when_its_lease_runs_out(
+    tmp_path: Path, postgres: PostgresServer, redis_url: str, smtp_server: SmtpServer
+) -> None:
+    lease = 3
+    config = cluster_config(
+        make_day(tmp_path, 20, postgres.create()),
+        redis_url,
+        smtp=smtp_server,
+        shard_size=10,
+        claim_lease=lease,
+    )
+    settings = load_settings(config)
+    store = open_store(settings)
+    plan = plan_day(store, settings, now=NOW, day=DAY)
+    first, _ = plan.shards
+    # a worker on another machine holds the first shard: alive, as far as anyone here knows
+    held = store.claim(
+        first.ids, owner="elsewhere:1:1", now=NOW, lease=timedelta(seconds=lease), alive=owner_alive
+    )
+    assert len(held) == 10
+    report = ShardReport()
+    started = time.monotonic()
+    with workers(config, 1):
+        aborted = run_shards(
+            settings, plan.shards, plan.model, now=NOW, epoch=time.time(), report=report
+        )
+    rows = store.deliveries(day=DAY)
+    store.close()
+    assert aborted is None
+    assert time.monotonic() - started > lease
+    assert report.sent == 20 and report.shards == 2
+    assert Counter(str(m["Message-ID"]) for m in smtp_server.messages).most_common(1)[0][1] == 1
+    assert len(smtp_server.messages) == 20
+    taken = {r.id: (r.owner, r.attempts) for r in rows if r.id in first.ids}
+    assert all(owner != "elsewhere:1:1" and attempts == 2 for owner, attempts in taken.values())
