@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from digest.day.run import DayReport, run_day
 from digest.day.shard import MissingSecret, link_maker
 from digest.deliver import destination
 from digest.settings import Settings
-from digest.store import Delivery, Item
+from digest.store import Delivery, Exclusive, Item
 
 
 def print_day(
@@ -291,18 +292,30 @@ def schedule_command(settings: Settings) -> None:
     """
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    from digest.schedule import configure
+    from digest.schedule import configure, lead
 
     try:
         link_maker(settings)  # refuse to start without a usable secret
     except MissingSecret as exc:
         raise ConfigProblem(str(exc)) from exc
-    need_data(settings)
-    scheduler = BlockingScheduler()
-    configure(scheduler, settings, config_file())
-    click.echo("scheduler running; Ctrl-C to stop")
-    with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        scheduler.start()
+    store = open_data(settings)
+    try:
+        lock = store.exclusive("scheduler")
+        held: Exclusive | None = lock if lock.try_acquire() else None
+        if held is None:
+            click.echo("another scheduler is running; this one takes over when it stops")
+            with contextlib.suppress(KeyboardInterrupt):
+                held = lead(store, threading.Event())
+        if held is None:
+            return
+        scheduler = BlockingScheduler()
+        configure(scheduler, settings, config_file())
+        click.echo("scheduler running; Ctrl-C to stop")
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):
+            scheduler.start()
+        held.release()
+    finally:
+        store.close()
 
 
 @main.command("serve")

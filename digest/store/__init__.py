@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from digest.store.claims import ClaimStore
 from digest.store.ledger import Delivery, Due, Finished, Item, LedgerStore
+from digest.store.locks import Exclusive, LockStore
 from digest.store.papers import PaperStore, SourceState, Validators
 from digest.store.people import PeopleStore, UnknownSubscriber
 from digest.store.vectors import VectorStore
 
 
-class Store(PaperStore, PeopleStore, LedgerStore, ClaimStore, VectorStore):
+class Store(PaperStore, PeopleStore, LedgerStore, ClaimStore, VectorStore, LockStore):
     """Papers, batches and sources; subscribers and profiles; the send ledger; the
     text model, embeddings and cached profile vectors."""
 
@@ -17,6 +18,7 @@ class Store(PaperStore, PeopleStore, LedgerStore, ClaimStore, VectorStore):
 __all__ = [
     "Delivery",
     "Due",
+    "Exclusive",
     "Finished",
     "Item",
     "SourceState",
