@@ -10,11 +10,19 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -239,6 +247,11 @@ class Settings(BaseSettings):
     digest_history: int = Field(
         default=10, ge=1, description="How many past digests a personal RSS feed keeps."
     )
+    feed_storage: Literal["files", "database"] = Field(
+        default="files",
+        description="Where the day keeps each digest's feed items for the web app: files "
+        "in data_dir (one machine), or the database (workers and web apps on many).",
+    )
     sources: list[SourceSettings] = Field(
         default_factory=list, description="The sources `digest collect` reads."
     )
@@ -264,6 +277,15 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @model_validator(mode="after")
+    def _shared_feeds(self) -> Self:
+        if self.day.engine == "celery" and self.feed_storage == "files":
+            raise ValueError(
+                'day.engine = "celery" needs feed_storage = "database": workers on other '
+                "machines write feeds that the web app serves"
+            )
+        return self
 
     @property
     def db_url(self) -> str:
@@ -323,4 +345,4 @@ def _explain(error: Any, path: Path, overrides: dict[str, Any]) -> str:
     secret = "secret" in name or "password" in name
     if not secret and isinstance(value, str | int | float | bool):
         message += f" (got {value!r})"
-    return f"{where}: {name}: {message}"
+    return f"{where}: {name}: {message}" if name else f"{where}: {message}"

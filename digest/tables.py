@@ -155,3 +155,18 @@ embeddings = Table(
     Column("title", Text, nullable=False),
     Column("vector", LargeBinary, nullable=False),
 )
+
+feed_fragments = Table(
+    "feed_fragments",
+    metadata,
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("day", Date, primary_key=True),
+    Column("body", LargeBinary, nullable=False),
+    Column("written_at", DateTime, nullable=False),
+    Index("ix_feed_fragments_day", "day"),
+)

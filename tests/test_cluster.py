@@ -19,9 +19,10 @@ import pytest
 import time_machine
 
 from digest.day.cluster import run_shards
+from digest.day.feeds import stored_feed
 from digest.day.plan import owner_alive, plan_day
 from digest.day.run import run_day
-from digest.day.shard import ShardReport, open_store
+from digest.day.shard import ShardReport, link_maker, open_store
 from digest.settings import Settings, load_settings
 from tests.conftest import NOW
 from tests.postgres import PostgresServer
@@ -45,6 +46,7 @@ def cluster_config(
         f'data_dir = "{settings.data_dir}"',
         f'database_url = "{settings.database_url}"',
         f'secret_key = "{SECRET}"',
+        'feed_storage = "database"',
         "[web]",
         'base_url = "https://digest.example.org"',
         "[mail]",
@@ -175,12 +177,21 @@ def test_the_same_day_on_celery_and_postgresql_as_on_the_local_pool_and_sqlite(
     assert outbox(local) == outbox(cluster)
     assert len(outbox(local)) == 60
 
-    def fragments(settings: Settings) -> dict[str, bytes]:
-        root = settings.data_dir / "feeds"
-        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*.xml")}
+    def fragments(settings: Settings) -> dict[str, list[bytes | None]]:
+        """Each reader's feed items, as the web app would serve them."""
+        store = open_store(settings)
+        links = link_maker(settings)
+        found = {}
+        for sub in store.subscribers():
+            stored = stored_feed(settings, links, sub.id, store=store)
+            assert stored is not None
+            found[sub.email] = stored.read()
+        store.close()
+        return found
 
     assert len(fragments(local)) == 60
     assert fragments(local) == fragments(cluster)
+    assert not (cluster.data_dir / "feeds").exists()
 
 
 @contextmanager

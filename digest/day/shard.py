@@ -126,7 +126,7 @@ class Worker:
         self.store = open_store(settings)
         self.picker = Picker(self.store, Models(self.store))
         self.renderer = Renderer(settings)
-        self.feeds = FeedWriter(settings, self.links)
+        self.feeds = FeedWriter(settings, self.links, self.store)
         self.letterhead = Letterhead(settings.mail, date=now.replace(tzinfo=UTC))
         self.mailer = mailer or make_mailer(settings)
         self.sleep = sleep
@@ -298,6 +298,8 @@ class Worker:
         return self.now + timedelta(seconds=time.time() - self.epoch)
 
     def _finish(self, done: list[Finished], report: ShardReport, clock: _Clock) -> None:
+        # a digest's feed items are stored before its row says it was sent
+        self.feeds.flush(self.now)
         if done:
             self.store.finish(done, owner=self.owner, now=self.now)
             done.clear()

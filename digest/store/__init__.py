@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from digest.store.claims import ClaimStore
+from digest.store.feeds import FeedStore
 from digest.store.ledger import Delivery, Due, Finished, Item, LedgerStore
 from digest.store.locks import Exclusive, LockStore
 from digest.store.papers import PaperStore, SourceState, Validators
@@ -10,7 +11,7 @@ from digest.store.people import PeopleStore, UnknownSubscriber
 from digest.store.vectors import VectorStore
 
 
-class Store(PaperStore, PeopleStore, LedgerStore, ClaimStore, VectorStore, LockStore):
+class Store(PaperStore, PeopleStore, LedgerStore, ClaimStore, VectorStore, FeedStore, LockStore):
     """Papers, batches and sources; subscribers and profiles; the send ledger; the
     text model, embeddings and cached profile vectors."""
 
