@@ -97,6 +97,20 @@ class MailSettings(BaseModel):
     send_empty: bool = Field(
         default=False, description="Send a digest even on a day with no matching papers."
     )
+    rate_limit: int | None = Field(
+        default=None,
+        ge=1,
+        description="Messages per rate_window through the relay, all workers together "
+        "(none: as fast as it takes them).",
+    )
+    domain_limits: dict[str, int] = Field(
+        default_factory=dict,
+        description="Messages per rate_window to a receiving domain, all workers together, "
+        'e.g. {"gmail.com" = 1000}; a digest over the limit waits, never skipped.',
+    )
+    rate_window: int = Field(
+        default=60, ge=1, description="Seconds over which rate_limit and domain_limits count."
+    )
 
 
 class ScheduleSettings(BaseModel):

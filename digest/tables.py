@@ -170,3 +170,11 @@ feed_fragments = Table(
     Column("written_at", DateTime, nullable=False),
     Index("ix_feed_fragments_day", "day"),
 )
+
+send_quota = Table(
+    "send_quota",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("window", DateTime, nullable=False),
+    Column("used", Integer, nullable=False),
+)

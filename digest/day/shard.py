@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from digest.day.feeds import FeedWriter
 from digest.day.picks import Picker
 from digest.day.plan import ShardSpec, owner_alive, this_owner
+from digest.day.throttle import RELAY, Throttle
 from digest.day.vectors import Models
 from digest.deliver import Mailer, PermanentFailure, TemporaryFailure, make_mailer, message_id_for
 from digest.links import LinkMaker
@@ -100,6 +101,7 @@ class _Retry:
     message: Message
     items: tuple[Item, ...]
     error: str
+    throttled: bool = False  # held back by a domain's rate, not refused
 
 
 class Worker:
@@ -127,6 +129,7 @@ class Worker:
         self.picker = Picker(self.store, Models(self.store))
         self.renderer = Renderer(settings)
         self.feeds = FeedWriter(settings, self.links, self.store)
+        self.throttle = Throttle(self.store, settings.mail)
         self.letterhead = Letterhead(settings.mail, date=now.replace(tzinfo=UTC))
         self.mailer = mailer or make_mailer(settings)
         self.sleep = sleep
@@ -255,6 +258,12 @@ class Worker:
         report: ShardReport,
         clock: _Clock,
     ) -> Finished | _Retry:
+        if self.throttle.active:
+            while (held := self.throttle.take(sub.email)) == RELAY:
+                self.sleep(self.throttle.until_next_window())
+            if held is not None:
+                clock.lap("deliver")
+                return _Retry(row, sub, message, items, f"{held}: over its rate", throttled=True)
         try:
             self.mailer.send(message)
         except PermanentFailure as exc:
@@ -268,15 +277,23 @@ class Worker:
         return Finished(row.id, SENT, items, message_id=message.message_id)
 
     def _retry(self, retry: list[_Retry], report: ShardReport, clock: _Clock) -> None:
-        """Temporary failures, after everyone else: up to ``mail.retries`` more rounds,
-        the delay doubling between rounds (not between readers); what still fails is
-        deferred to the next run."""
+        """Temporary failures, and digests a domain's rate held back, after everyone
+        else. Failures get up to ``mail.retries`` more rounds, the delay doubling
+        between rounds (not between readers), and what still fails is deferred to the
+        next run; held-back digests wait for the next window, and are never skipped."""
         delay = self.settings.mail.retry_backoff
-        for _ in range(self.settings.mail.retries):
-            if not retry:
-                return
-            self.sleep(delay)
-            delay *= 2
+        rounds = 0
+        while retry:
+            if all(r.throttled for r in retry):
+                self.sleep(self.throttle.until_next_window())
+            elif rounds < self.settings.mail.retries:
+                rounds += 1
+                self.sleep(delay)
+                delay *= 2
+            else:
+                self._defer([r for r in retry if not r.throttled], report, clock)
+                retry = [r for r in retry if r.throttled]
+                continue
             later: list[_Retry] = []
             done: list[Finished] = []
             for r in retry:
@@ -289,6 +306,8 @@ class Worker:
                     self._finish(done, report, clock)
             self._finish(done, report, clock)
             retry = later
+
+    def _defer(self, retry: list[_Retry], report: ShardReport, clock: _Clock) -> None:
         deferred = [Finished(r.delivery.id, DEFERRED, r.items, error=r.error) for r in retry]
         report.deferred += [(r.sub.email, r.error) for r in retry]
         self._finish(deferred, report, clock)

@@ -8,12 +8,23 @@ from digest.store.ledger import Delivery, Due, Finished, Item, LedgerStore
 from digest.store.locks import Exclusive, LockStore
 from digest.store.papers import PaperStore, SourceState, Validators
 from digest.store.people import PeopleStore, UnknownSubscriber
+from digest.store.quota import QuotaStore
 from digest.store.vectors import VectorStore
 
 
-class Store(PaperStore, PeopleStore, LedgerStore, ClaimStore, VectorStore, FeedStore, LockStore):
-    """Papers, batches and sources; subscribers and profiles; the send ledger; the
-    text model, embeddings and cached profile vectors."""
+class Store(
+    PaperStore,
+    PeopleStore,
+    LedgerStore,
+    ClaimStore,
+    VectorStore,
+    FeedStore,
+    LockStore,
+    QuotaStore,
+):
+    """Papers, batches and sources; subscribers and profiles; the send ledger and its
+    claims; the text model, embeddings and cached profile vectors; feed fragments;
+    process-wide locks; sending quotas."""
 
 
 __all__ = [
