@@ -10,8 +10,9 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from email import policy
 from pathlib import Path
 
@@ -19,8 +20,9 @@ import pytest
 import time_machine
 
 from digest.accounts import import_subscribers
+from digest.day.plan import plan_day
 from digest.day.run import run_day
-from digest.day.shard import open_store
+from digest.day.shard import Worker, open_store
 from digest.day.sources import collect_sources
 from digest.day.vectors import refit
 from digest.profiles import SubscriberFile
@@ -212,3 +214,58 @@ def test_two_runs_at_once_send_nothing_twice(
     assert len(counts) == 40 and set(counts.values()) == {1}
     sent = [int(re.search(r"sent: (\d+)", out).group(1)) for out, _ in outputs]  # type: ignore[union-attr]
     assert sum(sent) == 40
+
+
+def test_a_shard_slower_than_its_lease_keeps_its_rows(
+    tmp_path: Path, smtp_server: SmtpServer, database_url: str | None
+) -> None:
+    base = make_day(tmp_path, 6, database_url)
+    settings = base.model_copy(
+        update={
+            "mail": base.mail.model_copy(update={"mailer": "smtp", "retries": 0}),
+            "smtp": base.smtp.model_copy(
+                update={"host": smtp_server.host, "port": smtp_server.port, "security": "plain"}
+            ),
+            "day": base.day.model_copy(update={"claim_lease": 1}),
+        }
+    )
+
+    store = open_store(settings)
+    plan = plan_day(store, settings, now=NOW, day=DAY)
+    (shard,) = plan.shards
+    epoch = time.time()
+    stolen: list[int] = []
+    done = threading.Event()
+
+    def another_host() -> None:
+        while not done.is_set():
+            now = NOW + timedelta(seconds=time.time() - epoch)
+            taken = store.claim(
+                shard.ids,
+                owner="elsewhere:1:1",
+                now=now,
+                lease=timedelta(seconds=1),
+                alive=lambda _: True,
+            )
+            stolen.extend(d.id for d in taken)
+            time.sleep(0.1)
+
+    thief = threading.Thread(target=another_host)
+
+    def slowly(_peer: tuple[str, int]) -> None:
+        if not thief.is_alive() and not done.is_set():
+            thief.start()  # the shard has claimed its rows: try to take them
+        time.sleep(0.4)  # six messages: more than two leases
+
+    smtp_server.on_data = slowly  # type: ignore[assignment]
+    try:
+        with Worker(settings, now=NOW, epoch=epoch) as worker:
+            report = worker.run(shard, plan.model)
+    finally:
+        done.set()
+        if thief.is_alive():
+            thief.join()
+    store.close()
+    assert report.sent == 6
+    assert stolen == []
+    assert len(smtp_server.messages) == 6
