@@ -36,16 +36,20 @@ def serve(
     configure(scheduler, settings, config_file)
     store = open_store(settings)
     stop = threading.Event()
+    lock = store.exclusive("scheduler")
 
-    def schedule_when_leading() -> None:
-        lock = lead(store, stop)
-        if lock is not None:
-            scheduler.start()
+    def schedule_while_leading() -> None:
+        held = lock if lock.held else lead(store, stop)
+        if held is not None:
+            if not scheduler.running:
+                scheduler.start()
             stop.wait()
             scheduler.shutdown()
-            lock.release()
+            held.release()
 
-    leader = threading.Thread(target=schedule_when_leading, name="scheduler", daemon=True)
+    if lock.try_acquire():
+        scheduler.start()  # before the first request, as with one process
+    leader = threading.Thread(target=schedule_while_leading, name="scheduler", daemon=True)
     leader.start()
     try:
         uvicorn.run(
