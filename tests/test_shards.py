@@ -24,10 +24,10 @@ from digest.day.plan import plan_day
 from digest.day.run import run_day
 from digest.day.shard import Worker, open_store
 from digest.day.sources import collect_sources
-from digest.day.vectors import refit
 from digest.profiles import SubscriberFile
 from digest.settings import Settings, SourceSettings, load_settings
 from tests.conftest import FIXTURES, NOW, NewDatabase
+from tests.fitted import install_model
 from tests.smtp_server import SmtpServer
 
 BATCH = FIXTURES / "batches" / "2026-06-30.jsonl"
@@ -63,7 +63,7 @@ def make_day(folder: Path, n: int, database_url: str | None = None, **day: objec
     )
     store = open_store(settings)
     collect_sources(store, settings, [SourceSettings(name="batch", location=str(BATCH))], now=NOW)
-    refit(store, now=NOW)
+    install_model(store, BATCH, now=NOW)
     import_subscribers(store, readers(n), now=NOW)
     store.close()
     return settings

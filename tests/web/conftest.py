@@ -9,7 +9,6 @@ from fastapi.testclient import TestClient
 
 from digest import accounts
 from digest.day.sources import collect_sources
-from digest.day.vectors import refit
 from digest.models import Paper
 from digest.settings import Settings, SourceSettings
 from digest.sources.formats import parse
@@ -17,6 +16,7 @@ from digest.store import Store
 from digest.tokens import Tokens
 from digest.web import create_app
 from tests.conftest import NOW
+from tests.fitted import install_model
 from tests.web.helpers import (
     ARXIV_ANSWER,
     BASE,
@@ -45,7 +45,7 @@ def papers(store: Store, settings: Settings) -> Store:
         store, settings, [SourceSettings(name="batch", location=str(BATCH))], now=NOW
     )
     assert not any(s.error for s in report.sources)
-    assert refit(store, now=NOW) is not None
+    install_model(store, BATCH, now=NOW)
     return store
 
 
