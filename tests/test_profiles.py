@@ -31,6 +31,7 @@ def point_cli_at(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     if settings.database_url:
         monkeypatch.setenv("DIGEST_DATABASE_URL", settings.database_url)
 
+
 def test_the_example_file_loads_and_round_trips_exactly(tmp_path: Path) -> None:
     sub = load_subscriber_file(EXAMPLE)
     assert [p.name for p in sub.profiles] == ["diffusion models", "information theory"]
