@@ -38,6 +38,7 @@ def cluster_config(
     *,
     smtp: SmtpServer | None = None,
     visibility_timeout: int = 3600,
+    engine: bool = True,
     **day: object,
 ) -> Path:
     """The settings file every process of the cluster reads."""
@@ -57,7 +58,7 @@ def cluster_config(
         f'broker_url = "{redis_url}"',
         f"visibility_timeout = {visibility_timeout}",
         "[day]",
-        'engine = "celery"',
+        *(['engine = "celery"'] if engine else []),
         *(f"{k} = {v}" for k, v in day.items()),
     ]
     if smtp is not None:
@@ -112,6 +113,7 @@ def test_a_worker_killed_mid_shard_leaves_every_digest_sent_exactly_once(
         redis_url,
         smtp=smtp_server,
         visibility_timeout=visibility,
+        engine=False,  # named on the command line instead
         shard_size=250,
         claim_lease=lease,
     )
@@ -131,7 +133,8 @@ def test_a_worker_killed_mid_shard_leaves_every_digest_sent_exactly_once(
         return None
 
     smtp_server.on_data = kill_a_worker
-    args = [DIGEST, "run", "--no-collect", "--date", str(DAY), "--config", str(config)]
+    args = [DIGEST, "run", "--engine", "celery", "--no-collect", "--date", str(DAY)]
+    args += ["--config", str(config)]
     with workers(config, 2) as started:
         nodes += started
         run = subprocess.run(args, capture_output=True, text=True, timeout=600)
@@ -234,3 +237,13 @@ def test_a_shard_another_machine_holds_is_taken_over_when_its_lease_runs_out(
     assert len(smtp_server.messages) == 20
     taken = {r.id: (r.owner, r.attempts) for r in rows if r.id in first.ids}
     assert all(owner != "elsewhere:1:1" and attempts == 2 for owner, attempts in taken.values())
+
+
+def test_celery_is_refused_with_feeds_kept_in_files(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    config = tmp_path / "digest.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\nsecret_key = "{SECRET}"\n')
+    args = [DIGEST, "run", "--engine", "celery", "--no-collect", "--config", str(config)]
+    refused = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2
+    assert 'feed_storage = "database"' in refused.stderr

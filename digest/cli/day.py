@@ -182,6 +182,11 @@ def run_command(
         digest run --date 2026-11-20 --only ada@example.org --dry-run
         digest run --engine celery       # shards on `digest worker` processes
     """
+    if engine == "celery" and settings.feed_storage == "files":
+        raise ConfigProblem(
+            '--engine celery needs feed_storage = "database": workers on other machines '
+            "write feeds that the web app serves"
+        )
     store = open_data(settings)
     if only is not None and store.subscriber(only) is None:
         store.close()
