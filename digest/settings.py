@@ -306,8 +306,23 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.data_dir / 'digest.db'}"
 
     def masked(self) -> dict[str, Any]:
-        """The effective settings as plain data, secrets shown as ``**********``."""
-        return self.model_dump(mode="json")
+        """The effective settings as plain data, secrets shown as ``**********``
+        (passwords inside the database and broker URLs too)."""
+        data = self.model_dump(mode="json")
+        if data["database_url"]:
+            data["database_url"] = hide_password(data["database_url"])
+        data["celery"]["broker_url"] = hide_password(data["celery"]["broker_url"])
+        return data
+
+
+def hide_password(url: str) -> str:
+    """``url`` with the password of its user part, if any, shown as ``**********``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    name = user.partition(":")[0]
+    return parts._replace(netloc=f"{name}:**********@{host}").geturl()
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -13,7 +13,7 @@ from digest.cli.day import print_day
 from digest.day import demo as demos
 from digest.day.shard import open_store
 from digest.resources import shipped
-from digest.settings import DEFAULT_CONFIG, Settings, SettingsError
+from digest.settings import DEFAULT_CONFIG, Settings, SettingsError, hide_password
 
 EXAMPLE_PROFILE = DEFAULT_CONFIG.parent / "profiles" / "example.toml"
 
@@ -32,7 +32,7 @@ def init(settings: Settings) -> None:
     """
     store = open_store(settings)
     store.close()
-    click.echo(f"database ready: {settings.db_url}")
+    click.echo(f"database ready: {hide_password(settings.db_url)}")
     if not DEFAULT_CONFIG.exists():
         DEFAULT_CONFIG.parent.mkdir(parents=True, exist_ok=True)
         text = (shipped("config") / "digest.example.toml").read_text(encoding="utf-8")
