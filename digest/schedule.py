@@ -1,6 +1,9 @@
 """APScheduler wiring only: when to collect, when to deliver. The work is in ``digest.day``.
 
-Jobs live in the same database (``apscheduler_jobs``), with fixed ids and
+One scheduler runs at a time, however many ``digest schedule`` and ``digest serve``
+processes there are, on however many machines: each waits for the store's
+``scheduler`` lock before starting its scheduler, and the lock passes to another when
+its holder dies. Jobs live in the same database (``apscheduler_jobs``), with fixed ids and
 ``replace_existing`` so restarts never duplicate them. Delivery runs at the top of
 every hour and sends each subscriber whose local send hour has come (catching up on
 any hour missed while the process was down); the send ledger makes a second process,
@@ -9,6 +12,7 @@ or a rerun, harmless.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -17,6 +21,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from digest.settings import Settings, load_settings
+from digest.store import Exclusive, Store
 
 COLLECT_JOB = "digest.collect"
 DELIVER_JOB = "digest.deliver"
@@ -57,6 +62,17 @@ def describe(settings: Settings) -> str:
         f"scheduler: collect at cron {settings.schedule.collect_cron!r} (UTC), "
         "deliver every hour on the hour to readers whose local send hour has come"
     )
+
+
+def lead(store: Store, stop: threading.Event, *, poll: float = 5.0) -> Exclusive | None:
+    """Wait until this process holds the scheduler lock (returned, to be released when
+    the scheduler stops), or until ``stop`` is set (None)."""
+    lock = store.exclusive("scheduler")
+    while not stop.is_set():
+        if lock.try_acquire():
+            return lock
+        stop.wait(poll)
+    return None
 
 
 def _settings(config_file: str | None) -> Settings:

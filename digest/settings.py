@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from apscheduler.triggers.cron import CronTrigger
@@ -30,6 +30,11 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from digest.mailsettings import BounceSettings as BounceSettings
+from digest.mailsettings import DkimSettings as DkimSettings
+from digest.mailsettings import MailSettings as MailSettings
+from digest.mailsettings import SmtpSettings as SmtpSettings
 
 DEFAULT_CONFIG = Path("config/digest.toml")
 PREFIX = "DIGEST_"
@@ -70,123 +75,6 @@ class HttpSettings(BaseModel):
     )
 
 
-class SmtpSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    host: str = Field(default="localhost", description="SMTP server host name.")
-    port: int = Field(default=587, ge=1, le=65535, description="SMTP server port.")
-    security: Literal["starttls", "ssl", "plain"] = Field(
-        default="starttls", description="Connection security: STARTTLS, implicit TLS, or none."
-    )
-    username: str | None = Field(default=None, description="Login name, if the server needs one.")
-    password: SecretStr | None = Field(default=None, description="Login password (secret).")
-    timeout: float = Field(default=30.0, gt=0, description="Seconds before an SMTP call times out.")
-
-
-class MailSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    mailer: Literal["maildir", "smtp"] = Field(
-        default="maildir", description="Where digests go: a local Maildir outbox, or SMTP."
-    )
-    from_address: str = Field(
-        default="digest@localhost", description="Envelope and From address of every message."
-    )
-    from_name: str = Field(
-        default="digest",
-        description="Display name in the From header, and the list's name in List-Id.",
-    )
-    link_from_address: str | None = Field(
-        default=None,
-        description="From address of confirmation and manage-link mail (default: from_address).",
-    )
-    link_from_name: str | None = Field(
-        default=None, description="Display name of that mail (default: from_name)."
-    )
-    bounce_address: str | None = Field(
-        default=None,
-        description="Where bounces go: every message's envelope sender is this address "
-        "with the reader's signed token after a '+' (bounces+TOKEN@example.org). "
-        "Default: the From address, and bounces name no reader.",
-    )
-    list_id: str = Field(
-        default="daily.digest.localhost",
-        description="The List-Id identifier (RFC 2919), after the list's name.",
-    )
-    retries: int = Field(default=3, ge=0, description="Retries after a temporary (4xx) SMTP reply.")
-    retry_backoff: float = Field(
-        default=2.0, ge=0, description="First delay in seconds after a 4xx; doubles each retry."
-    )
-    send_empty: bool = Field(
-        default=False, description="Send a digest even on a day with no matching papers."
-    )
-
-    @field_validator("bounce_address", "link_from_address")
-    @classmethod
-    def _plain_address(cls, value: str | None) -> str | None:
-        if value is not None and not _ADDRESS.match(value):
-            raise ValueError("must be a plain address such as bounces@example.org")
-        return value
-
-
-class DkimSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    key_file: Path | None = Field(
-        default=None,
-        description="PEM private key (RSA or Ed25519) that signs every message with DKIM; "
-        "none: messages go unsigned. `digest init --dkim` writes one.",
-    )
-    selector: str = Field(
-        default="digest",
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$",
-        description="DKIM selector: the public key is published at <selector>._domainkey.<domain>.",
-    )
-    domain: str | None = Field(
-        default=None, description="Signing domain (d=); default: the From address's domain."
-    )
-
-
-class BounceSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    maildir: Path | None = Field(
-        default=None,
-        description="The Maildir that mail to mail.bounce_address is delivered into; "
-        "every run reads its bounces and complaints before planning.",
-    )
-    imap_host: str | None = Field(
-        default=None,
-        description="Or an IMAP server holding that mail: its host (neither: not read).",
-    )
-    imap_port: int | None = Field(
-        default=None, ge=1, le=65535, description="IMAP port (default: 993, or 143 without ssl)."
-    )
-    imap_security: Literal["ssl", "starttls", "plain"] = Field(
-        default="ssl", description="IMAP connection security: implicit TLS, STARTTLS, or none."
-    )
-    imap_username: str | None = Field(default=None, description="IMAP login name.")
-    imap_password: SecretStr | None = Field(default=None, description="IMAP password (secret).")
-    imap_folder: str = Field(default="INBOX", description="The IMAP folder to read.")
-    soft_limit: int = Field(
-        default=3,
-        ge=1,
-        description="Soft bounces (mailbox full, server busy) within soft_days that "
-        "suppress an address; a hard bounce or a complaint suppresses at once.",
-    )
-    soft_days: int = Field(default=14, ge=1, description="The window soft bounces count in.")
-
-    @model_validator(mode="after")
-    def _one_mailbox(self) -> BounceSettings:
-        if self.maildir is not None and self.imap_host is not None:
-            raise ValueError("set bounces.maildir or bounces.imap_host, not both")
-        return self
-
-    @property
-    def configured(self) -> bool:
-        return self.maildir is not None or self.imap_host is not None
-
-
 class ScheduleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -215,6 +103,11 @@ class ScheduleSettings(BaseModel):
 class DaySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    engine: Literal["local", "celery"] = Field(
+        default="local",
+        description="Where shards run: a pool of processes on this machine, or Celery "
+        "workers (`digest worker`) on any number of machines, over [celery].broker_url.",
+    )
     workers: int | None = Field(
         default=None,
         ge=1,
@@ -241,6 +134,23 @@ class DaySettings(BaseModel):
         "'followers', the readers who named it as a seed or liked it; 'all', anyone it "
         "matches, like a new paper; 'none', nobody.",
     )
+
+
+class CelerySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    broker_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="Celery's broker (and result store), a Redis URL: how the day hands "
+        "its shards to `digest worker` processes.",
+    )
+    visibility_timeout: int = Field(
+        default=3600,
+        ge=1,
+        description="Seconds before a shard a worker took but never finished (a lost "
+        "machine) is handed to another worker; keep it above day.claim_lease.",
+    )
+    queue: str = Field(default="digest", description="The queue the day's shards go to.")
 
 
 class WebSettings(BaseModel):
@@ -316,6 +226,11 @@ class Settings(BaseSettings):
     digest_history: int = Field(
         default=10, ge=1, description="How many past digests a personal RSS feed keeps."
     )
+    feed_storage: Literal["files", "database"] = Field(
+        default="files",
+        description="Where the day keeps each digest's feed items for the web app: files "
+        "in data_dir (one machine), or the database (workers and web apps on many).",
+    )
     sources: list[SourceSettings] = Field(
         default_factory=list, description="The sources `digest collect` reads."
     )
@@ -332,6 +247,9 @@ class Settings(BaseSettings):
         default_factory=ScheduleSettings, description="The long-running scheduler."
     )
     day: DaySettings = Field(default_factory=DaySettings, description="The daily run.")
+    celery: CelerySettings = Field(
+        default_factory=CelerySettings, description="Celery workers, for day.engine = celery."
+    )
     web: WebSettings = Field(default_factory=WebSettings, description="The subscribers' web app.")
 
     @classmethod
@@ -345,13 +263,37 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
+    @model_validator(mode="after")
+    def _shared_feeds(self) -> Self:
+        if self.day.engine == "celery" and self.feed_storage == "files":
+            raise ValueError(
+                'day.engine = "celery" needs feed_storage = "database": workers on other '
+                "machines write feeds that the web app serves"
+            )
+        return self
+
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'digest.db'}"
 
     def masked(self) -> dict[str, Any]:
-        """The effective settings as plain data, secrets shown as ``**********``."""
-        return self.model_dump(mode="json")
+        """The effective settings as plain data, secrets shown as ``**********``
+        (passwords inside the database and broker URLs too)."""
+        data = self.model_dump(mode="json")
+        if data["database_url"]:
+            data["database_url"] = hide_password(data["database_url"])
+        data["celery"]["broker_url"] = hide_password(data["celery"]["broker_url"])
+        return data
+
+
+def hide_password(url: str) -> str:
+    """``url`` with the password of its user part, if any, shown as ``**********``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    name = user.partition(":")[0]
+    return parts._replace(netloc=f"{name}:**********@{host}").geturl()
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
@@ -403,4 +345,4 @@ def _explain(error: Any, path: Path, overrides: dict[str, Any]) -> str:
     secret = "secret" in name or "password" in name
     if not secret and isinstance(value, str | int | float | bool):
         message += f" (got {value!r})"
-    return f"{where}: {name}: {message}"
+    return f"{where}: {name}: {message}" if name else f"{where}: {message}"

@@ -192,4 +192,28 @@ mail_reports = Table(
     Column("reason", Text, nullable=False),
     Column("received_at", DateTime, nullable=False),
     Index("ix_mail_reports_subscriber_received", "subscriber_id", "received_at"),
+
+)
+
+feed_fragments = Table(
+    "feed_fragments",
+    metadata,
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("day", Date, primary_key=True),
+    Column("body", LargeBinary, nullable=False),
+    Column("written_at", DateTime, nullable=False),
+    Index("ix_feed_fragments_day", "day"),
+)
+
+send_quota = Table(
+    "send_quota",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("window", DateTime, nullable=False),
+    Column("used", Integer, nullable=False),
 )

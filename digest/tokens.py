@@ -13,7 +13,8 @@ audience each day.
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from itsdangerous import BadSignature, SignatureExpired, Signer, TimestampSigner
 
@@ -41,11 +42,24 @@ class BadToken(Exception):
     """The token is forged, damaged, expired, or made for another purpose."""
 
 
+class _DatedSigner(TimestampSigner):
+    """Stamps its signatures with the time a clock tells, not the time of signing."""
+
+    def __init__(self, *args: Any, clock: Callable[[], float], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock = clock
+
+    def get_timestamp(self) -> int:
+        return int(self._clock())
+
+
 class Tokens:
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, *, clock: Callable[[], float] | None = None) -> None:
+        """``clock`` (seconds since the epoch) dates expiring tokens: the day's clock,
+        so that a digest's links are the same whichever worker makes them, and when."""
         if len(secret) < MIN_SECRET:
             raise ValueError(f"secret_key must be at least {MIN_SECRET} characters")
-        self._signers: dict[str, Signer] = {p: _signer(secret, p) for p in PURPOSES}
+        self._signers: dict[str, Signer] = {p: _signer(secret, p, clock) for p in PURPOSES}
 
     def make(self, purpose: Purpose, *subject: int) -> str:
         """The subject's ids in hex, joined by dots, signed by the purpose's signer (with
@@ -70,11 +84,15 @@ class Tokens:
         return subject
 
 
-def _signer(secret: str, purpose: Purpose) -> Signer:
+def _signer(secret: str, purpose: Purpose, clock: Callable[[], float] | None) -> Signer:
     """itsdangerous derives the signing key from the secret and salt on every call; a
     daily run signs several links per subscriber, so derive it once. The signatures are
     the ones the plain signer makes."""
     kind = TimestampSigner if purpose in EXPIRING else Signer
     salt = f"digest.{purpose}"
     key = kind(secret, salt=salt, digest_method=hashlib.sha256).derive_key()
+    if clock is not None and kind is TimestampSigner:
+        return _DatedSigner(
+            key, salt=salt, key_derivation="none", digest_method=hashlib.sha256, clock=clock
+        )
     return kind(key, salt=salt, key_derivation="none", digest_method=hashlib.sha256)

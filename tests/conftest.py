@@ -1,18 +1,23 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from digest.settings import Settings, load_settings
 from digest.store import Store
 
-pytest_plugins = ["tests.feed_server", "tests.smtp_server", "tests.imap_server"]
+if TYPE_CHECKING:
+    from tests.postgres import PostgresServer
+
+pytest_plugins = ["tests.feed_server", "tests.imap_server", "tests.postgres", "tests.smtp_server"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 20, 6, 0, 0)
+NewDatabase = Callable[[], str | None]
 
 
 @pytest.fixture(autouse=True)
@@ -25,9 +30,45 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DIGEST_CONFIG", str(empty))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every test that stores anything runs on both databases digest supports."""
+    return str(request.param)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load_settings(data_dir=tmp_path / "data", secret_key="test-secret-" + "x" * 20)
+def new_database(backend: str, request: pytest.FixtureRequest) -> Iterator[NewDatabase]:
+    """Makes databases of the test's backend: None for SQLite in the data folder (the
+    default), or the URL of a fresh, migrated PostgreSQL database."""
+    made: list[str] = []
+    server: PostgresServer | None = None
+    if backend == "postgresql":
+        server = request.getfixturevalue("postgres")
+
+    def make() -> str | None:
+        if server is None:
+            return None
+        made.append(server.create())
+        return made[-1]
+
+    yield make
+    for url in made:
+        assert server is not None
+        server.drop(url)
+
+
+@pytest.fixture
+def database_url(new_database: NewDatabase) -> str | None:
+    return new_database()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    return load_settings(
+        data_dir=tmp_path / "data",
+        secret_key="test-secret-" + "x" * 20,
+        database_url=database_url,
+    )
 
 
 @pytest.fixture

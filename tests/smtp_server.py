@@ -77,6 +77,7 @@ class SmtpServer:
     script: list[int | str] = field(default_factory=list)
     script_stage: Literal["rcpt", "data"] = "rcpt"
     refused: list[str] = field(default_factory=list)
+    received_at: list[float] = field(default_factory=list)  # time.monotonic(), per message
     # called with the client's (host, port) before a message is taken; a reply it
     # returns is given instead
     on_data: Callable[[tuple[str, int]], str | None] | None = None
@@ -105,6 +106,7 @@ class SmtpServer:
         with self._lock:
             self.envelopes.append(Envelope(mail_from, tuple(rcpt_tos), tuple(options), data))
             self.messages.append(message)
+            self.received_at.append(time.monotonic())
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
         """Block until at least ``count`` messages arrived (mail is often sent after the
@@ -123,6 +125,7 @@ class SmtpServer:
             self.messages.clear()
             self.envelopes.clear()
             self.refused.clear()
+            self.received_at.clear()
 
 
 class _Handler:

@@ -40,9 +40,10 @@ READERS = {
 
 
 @pytest.fixture
-def smtp_settings(tmp_path: Path, smtp_server: SmtpServer) -> Settings:
+def smtp_settings(tmp_path: Path, smtp_server: SmtpServer, database_url: str | None) -> Settings:
     return load_settings(
         data_dir=tmp_path / "data",
+        database_url=database_url,
         secret_key="test-secret-" + "x" * 20,
         web={"base_url": "https://digest.example.org"},
         mail={
@@ -406,7 +407,7 @@ def test_the_next_days_feed_holds_both_digests(
     assert sub is not None
     links = link_maker(smtp_settings)
     stored = stored_feed(smtp_settings, links, sub.id)
-    assert stored is not None and len(stored.files) == 2
+    assert stored is not None and len(stored.stamps) == 2
     written = feedparser.parse(stored.xml(Renderer(smtp_settings), smtp_settings, links, sub))
     days = {e.id.split(":")[1] for e in written.entries}
     assert days == {str(DAY), str(DAY + timedelta(days=1))}
@@ -429,3 +430,51 @@ def test_a_collect_deletes_feed_fragments_no_feed_can_show(
     collect_sources(store, settings, adhoc_sources([batch], None), now=datetime(2026, 12, 1, 6))
     assert not old.parent.exists()
     assert kept.read_bytes() == b"<item/>"
+
+
+def test_feeds_kept_in_the_database_are_served_by_a_web_app_on_any_machine(
+    day_store: Store, smtp_settings: Settings, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from digest.day.feeds import prune_fragments
+    from digest.web import create_app
+
+    here = smtp_settings.model_copy(update={"feed_storage": "database"})
+    run(day_store, here)
+    collect_sources(
+        day_store,
+        here,
+        [SourceSettings(name="next", location=str(FIXTURES / "batches" / "2026-07-01.jsonl"))],
+        now=NOW + timedelta(days=1),
+    )
+    run(day_store, here, now=NOW + timedelta(days=1))
+    assert not (here.data_dir / "feeds").exists()
+    elsewhere = load_settings(
+        data_dir=tmp_path / "elsewhere",
+        database_url=here.db_url,
+        secret_key="test-secret-" + "x" * 20,
+        web={"base_url": "https://digest.example.org"},
+        feed_storage="database",
+    )
+    other = Store.open(elsewhere.db_url)
+    sub = other.subscriber("ada@example.org")
+    assert sub is not None
+    url = link_maker(elsewhere).feed(sub.id).removeprefix("https://digest.example.org")
+    app = create_app(elsewhere, store=other, clock=lambda: NOW + timedelta(days=1))
+    with TestClient(app, base_url="https://digest.example.org") as client:
+        served = client.get(url)
+        assert served.status_code == 200
+        days = {e.id.split(":")[1] for e in feedparser.parse(served.content).entries}
+        assert days == {str(DAY), str(DAY + timedelta(days=1))}
+        again = client.get(url, headers={"If-None-Match": served.headers["etag"]})
+        assert again.status_code == 304
+    rebuilt, _ = feed_xml(other, elsewhere, sub, links=link_maker(elsewhere))
+    assert [e.id for e in feedparser.parse(rebuilt).entries] == [
+        e.id for e in feedparser.parse(served.content).entries
+    ]
+    assert prune_fragments(elsewhere, DAY + timedelta(weeks=10, days=1), other) == 4
+    assert stored_feed(elsewhere, link_maker(elsewhere), sub.id, store=other) is not None
+    assert prune_fragments(elsewhere, DAY + timedelta(weeks=11), other) == 4
+    assert stored_feed(elsewhere, link_maker(elsewhere), sub.id, store=other) is None
+    other.close()

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import threading
 from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import text
 
 from digest.store import Due, Finished, Item, Store
 from tests.conftest import NOW
@@ -110,3 +114,43 @@ def test_owed_rows_of_older_days_are_found_only_when_asked(store: Store) -> None
     ids = store.plan([Due(sid, old, None, 1)], now=NOW)
     assert _owed(store) == []
     assert store.owed(since=DAY, days=[old], now=NOW, lease=LEASE, alive=alive) == ids
+
+
+def test_a_renewed_claim_holds_for_another_lease(store: Store) -> None:
+    (sid,) = _subscribers(store, 1)
+    ids = store.plan([Due(sid, DAY, None, 1)], now=NOW)
+    _claim(store, ids, "other")
+    assert store.renew(ids, owner="other", now=NOW + timedelta(minutes=25)) == 1
+    assert store.renew(ids, owner="me", now=NOW + timedelta(minutes=25)) == 0
+    assert _owed(store, NOW + timedelta(minutes=40)) == []
+    assert _claim(store, ids, "me", NOW + timedelta(minutes=40)) == []
+    assert _claim(store, ids, "me", NOW + timedelta(minutes=56)) == ids
+
+
+def test_a_stale_row_taken_over_once_is_not_taken_over_again(store: Store) -> None:
+    a, b = _subscribers(store, 2)
+    ids = store.plan([Due(a, DAY, None, 1), Due(b, DAY, None, 1)], now=NOW)
+    _claim(store, ids, "dead")
+    later = NOW + timedelta(seconds=1)
+    assert _claim(store, ids[:1], "one", later) == ids[:1]
+    assert _claim(store, ids, "two", later) == ids[1:]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_claim_skips_rows_another_claim_has_locked(store: Store) -> None:
+    """PostgreSQL: rows another transaction is claiming are left to it at once,
+    not waited for."""
+    a, b = _subscribers(store, 2)
+    ids = store.plan([Due(a, DAY, None, 1), Due(b, DAY, None, 1)], now=NOW)
+    claimed: list[list[int]] = []
+    with store.engine.connect() as other:
+        other.execute(text("SELECT id FROM deliveries WHERE id = :i FOR UPDATE"), {"i": ids[0]})
+        claim = threading.Thread(target=lambda: claimed.append(_claim(store, ids, "me")))
+        claim.start()
+        claim.join(timeout=5)
+        blocked = claim.is_alive()
+        other.rollback()
+        claim.join()
+    assert not blocked, "the claim waited for the locked row"
+    assert claimed == [ids[1:]]
+    assert _claim(store, ids, "you") == ids[:1]

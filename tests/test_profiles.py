@@ -25,6 +25,13 @@ from tests.conftest import FIXTURES, NOW
 EXAMPLE = Path(__file__).parent.parent / "config" / "profiles" / "example.toml"
 
 
+def point_cli_at(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands run by the test read the test's data folder and database."""
+    monkeypatch.setenv("DIGEST_DATA_DIR", str(settings.data_dir))
+    if settings.database_url:
+        monkeypatch.setenv("DIGEST_DATABASE_URL", settings.database_url)
+
+
 def test_the_example_file_loads_and_round_trips_exactly(tmp_path: Path) -> None:
     sub = load_subscriber_file(EXAMPLE)
     assert [p.name for p in sub.profiles] == ["diffusion models", "information theory"]
@@ -79,7 +86,7 @@ def test_bad_files_name_the_file_the_field_and_the_reason(
 def test_import_then_export_through_the_cli(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings
 ) -> None:
-    monkeypatch.setenv("DIGEST_DATA_DIR", str(settings.data_dir))
+    point_cli_at(settings, monkeypatch)
     settings.data_dir.mkdir()
     runner = CliRunner()
     assert runner.invoke(main, ["profile", "import", str(EXAMPLE)]).exit_code == 0
@@ -90,7 +97,7 @@ def test_import_then_export_through_the_cli(
 def test_a_bad_file_changes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings
 ) -> None:
-    monkeypatch.setenv("DIGEST_DATA_DIR", str(settings.data_dir))
+    point_cli_at(settings, monkeypatch)
     settings.data_dir.mkdir()
     runner = CliRunner()
     runner.invoke(main, ["profile", "import", str(EXAMPLE)])
@@ -108,8 +115,8 @@ def test_a_bad_file_changes_nothing(
 def test_import_cuts_an_overlong_seed_abstract_with_a_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings
 ) -> None:
-    monkeypatch.setenv("DIGEST_DATA_DIR", str(settings.data_dir))
-    settings.data_dir.mkdir(parents=True)
+    point_cli_at(settings, monkeypatch)
+    settings.data_dir.mkdir()
     pasted = "We present diffusion models. " + "junk " * 5000
     toml = tmp_path / "ada.toml"
     toml.write_text(
@@ -227,7 +234,7 @@ def test_control_characters_in_a_profile_file_never_reach_the_day(
     assert [k.phrase for k in profile.keywords] == ["quantum", "types theory"]
     assert profile.seed_papers[0].title == "Seed title"
     assert profile.seed_papers[0].abstract == "first line\nsecond\tline"
-    monkeypatch.setenv("DIGEST_DATA_DIR", str(settings.data_dir))
+    point_cli_at(settings, monkeypatch)
     settings.data_dir.mkdir()
     monkeypatch.setenv("DIGEST_SECRET_KEY", settings.secret_key.get_secret_value())  # type: ignore[union-attr]
     runner = CliRunner()

@@ -131,3 +131,15 @@ def test_a_collect_cron_that_is_not_a_crontab_is_refused_at_load(tmp_path: Path)
     config.write_text('[schedule]\ncollect_cron = "every day"\n')
     with pytest.raises(SettingsError, match=r"schedule\.collect_cron: not a crontab expression"):
         load_settings(config)
+
+
+def test_passwords_in_the_database_and_broker_urls_are_masked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DIGEST_DATABASE_URL", "postgresql+psycopg://digest:pg-pass@db:5432/digest")
+    monkeypatch.setenv("DIGEST_CELERY__BROKER_URL", "redis://:redis-pass@broker:6379/0")
+    dumped = load_settings().masked()
+    assert dumped["database_url"] == "postgresql+psycopg://digest:**********@db:5432/digest"
+    assert dumped["celery"]["broker_url"] == "redis://:**********@broker:6379/0"
+    plain = load_settings(database_url="postgresql+psycopg://digest@db/digest").masked()
+    assert plain["database_url"] == "postgresql+psycopg://digest@db/digest"

@@ -10,8 +10,9 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from email import policy
 from pathlib import Path
 
@@ -19,13 +20,14 @@ import pytest
 import time_machine
 
 from digest.accounts import import_subscribers
+from digest.day.plan import plan_day
 from digest.day.run import run_day
-from digest.day.shard import open_store
+from digest.day.shard import Worker, open_store
 from digest.day.sources import collect_sources
-from digest.day.vectors import refit
 from digest.profiles import SubscriberFile
 from digest.settings import Settings, SourceSettings, load_settings
-from tests.conftest import FIXTURES, NOW
+from tests.conftest import FIXTURES, NOW, NewDatabase
+from tests.fitted import install_model
 from tests.smtp_server import SmtpServer
 
 BATCH = FIXTURES / "batches" / "2026-06-30.jsonl"
@@ -49,10 +51,11 @@ def readers(n: int) -> list[SubscriberFile]:
     ]
 
 
-def make_day(folder: Path, n: int, **day: object) -> Settings:
-    """A data dir with the fixture batch, its model, and ``n`` readers."""
+def make_day(folder: Path, n: int, database_url: str | None = None, **day: object) -> Settings:
+    """A data dir (and database) with the fixture batch, its model, and ``n`` readers."""
     settings = load_settings(
         data_dir=folder / "data",
+        database_url=database_url,
         secret_key=SECRET,
         web={"base_url": "https://digest.example.org"},
         mail={"from_address": "digest@example.org"},
@@ -60,7 +63,7 @@ def make_day(folder: Path, n: int, **day: object) -> Settings:
     )
     store = open_store(settings)
     collect_sources(store, settings, [SourceSettings(name="batch", location=str(BATCH))], now=NOW)
-    refit(store, now=NOW)
+    install_model(store, BATCH, now=NOW)
     import_subscribers(store, readers(n), now=NOW)
     store.close()
     return settings
@@ -71,6 +74,7 @@ def config_file(settings: Settings, smtp: SmtpServer, **day: int) -> Path:
     lines = [
         f'data_dir = "{settings.data_dir}"',
         f'secret_key = "{SECRET}"',
+        *([f'database_url = "{settings.database_url}"'] if settings.database_url else []),
         "[web]",
         'base_url = "https://digest.example.org"',
         "[mail]",
@@ -102,9 +106,11 @@ def outbox(settings: Settings) -> dict[str, bytes]:
     return found
 
 
-def test_shards_on_a_pool_write_the_same_messages_as_one_process(tmp_path: Path) -> None:
-    one = make_day(tmp_path / "one", 30)
-    many = make_day(tmp_path / "many", 30, shard_size=4)
+def test_shards_on_a_pool_write_the_same_messages_as_one_process(
+    tmp_path: Path, new_database: NewDatabase
+) -> None:
+    one = make_day(tmp_path / "one", 30, new_database())
+    many = make_day(tmp_path / "many", 30, new_database(), shard_size=4)
     for settings, workers in ((one, 1), (many, 2)):
         store = open_store(settings)
         # manage links carry the time they were made: the same clock for both
@@ -157,9 +163,9 @@ def _children(pid: int) -> list[int]:
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
 def test_a_worker_killed_mid_shard_and_a_rerun_send_each_digest_once(
-    tmp_path: Path, smtp_server: SmtpServer
+    tmp_path: Path, smtp_server: SmtpServer, database_url: str | None
 ) -> None:
-    settings = make_day(tmp_path, 60)
+    settings = make_day(tmp_path, 60, database_url)
     cfg = config_file(settings, smtp_server, shard_size=10, workers=2)
     killed: list[int] = []
     lock = threading.Lock()
@@ -191,8 +197,10 @@ def test_a_worker_killed_mid_shard_and_a_rerun_send_each_digest_once(
     assert set(ids.values()) == {1}
 
 
-def test_two_runs_at_once_send_nothing_twice(tmp_path: Path, smtp_server: SmtpServer) -> None:
-    settings = make_day(tmp_path, 40)
+def test_two_runs_at_once_send_nothing_twice(
+    tmp_path: Path, smtp_server: SmtpServer, database_url: str | None
+) -> None:
+    settings = make_day(tmp_path, 40, database_url)
     cfg = config_file(settings, smtp_server, shard_size=5, workers=2)
     args = [DIGEST, "run", "--no-collect", "--date", str(DAY), "--config", str(cfg)]
     runs = [
@@ -206,3 +214,58 @@ def test_two_runs_at_once_send_nothing_twice(tmp_path: Path, smtp_server: SmtpSe
     assert len(counts) == 40 and set(counts.values()) == {1}
     sent = [int(re.search(r"sent: (\d+)", out).group(1)) for out, _ in outputs]  # type: ignore[union-attr]
     assert sum(sent) == 40
+
+
+def test_a_shard_slower_than_its_lease_keeps_its_rows(
+    tmp_path: Path, smtp_server: SmtpServer, database_url: str | None
+) -> None:
+    base = make_day(tmp_path, 6, database_url)
+    settings = base.model_copy(
+        update={
+            "mail": base.mail.model_copy(update={"mailer": "smtp", "retries": 0}),
+            "smtp": base.smtp.model_copy(
+                update={"host": smtp_server.host, "port": smtp_server.port, "security": "plain"}
+            ),
+            "day": base.day.model_copy(update={"claim_lease": 1}),
+        }
+    )
+
+    store = open_store(settings)
+    plan = plan_day(store, settings, now=NOW, day=DAY)
+    (shard,) = plan.shards
+    epoch = time.time()
+    stolen: list[int] = []
+    done = threading.Event()
+
+    def another_host() -> None:
+        while not done.is_set():
+            now = NOW + timedelta(seconds=time.time() - epoch)
+            taken = store.claim(
+                shard.ids,
+                owner="elsewhere:1:1",
+                now=now,
+                lease=timedelta(seconds=1),
+                alive=lambda _: True,
+            )
+            stolen.extend(d.id for d in taken)
+            time.sleep(0.1)
+
+    thief = threading.Thread(target=another_host)
+
+    def slowly(_peer: tuple[str, int]) -> None:
+        if not thief.is_alive() and not done.is_set():
+            thief.start()  # the shard has claimed its rows: try to take them
+        time.sleep(0.4)  # six messages: more than two leases
+
+    smtp_server.on_data = slowly  # type: ignore[assignment]
+    try:
+        with Worker(settings, now=NOW, epoch=epoch) as worker:
+            report = worker.run(shard, plan.model)
+    finally:
+        done.set()
+        if thief.is_alive():
+            thief.join()
+    store.close()
+    assert report.sent == 6
+    assert stolen == []
+    assert len(smtp_server.messages) == 6

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from digest.day.run import DayReport, run_day
 from digest.day.shard import MissingSecret, link_maker
 from digest.deliver import destination
 from digest.settings import Settings
-from digest.store import Delivery, Item
+from digest.store import Delivery, Exclusive, Item
 
 
 def print_day(
@@ -161,6 +163,12 @@ def _day_with_progress(store: Any, settings: Settings, **kwargs: Any) -> DayRepo
 @click.option(
     "--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: cores)."
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "celery"]),
+    default=None,
+    help="Run the shards here, or on `digest worker` processes (default: day.engine).",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Who got what, and where the time went.")
 @click.option(
     "--stats",
@@ -176,6 +184,7 @@ def run_command(
     only: str | None,
     no_collect: bool,
     workers: int | None,
+    engine: str | None,
     verbose: bool,
     stats: Path | None,
 ) -> None:
@@ -188,7 +197,13 @@ def run_command(
     \b
         digest run
         digest run --date 2026-11-20 --only ada@example.org --dry-run
+        digest run --engine celery       # shards on `digest worker` processes
     """
+    if engine == "celery" and settings.feed_storage == "files":
+        raise ConfigProblem(
+            '--engine celery needs feed_storage = "database": workers on other machines '
+            "write feeds that the web app serves"
+        )
     store = open_data(settings)
     if only is not None and store.subscriber(only) is None:
         store.close()
@@ -203,6 +218,7 @@ def run_command(
             dry_run=dry_run,
             collect_first=not no_collect,
             workers=workers,
+            engine=engine,
         )
         got = None
         if verbose and not dry_run:  # who got what: the ledger rows this run finished
@@ -217,6 +233,44 @@ def run_command(
     if stats is not None:
         stats.write_text(json.dumps(report.figures(), indent=2), encoding="utf-8")
     sys.exit(0 if report.ok else 1)
+
+
+@main.command("worker")
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Shards run at once, one process each (default: day.workers, or one per core).",
+)
+@click.option("--loglevel", default="INFO", show_default=True, help="Celery's log level.")
+@with_settings
+def worker_command(settings: Settings, concurrency: int | None, loglevel: str) -> None:
+    """Run the day's shards that `digest run --engine celery` (or day.engine =
+    "celery") sends to [celery].broker_url, on this machine, until stopped. Start
+    one on every machine that should send; all share the database.
+
+    \b
+        digest worker --concurrency 4
+    """
+    try:
+        link_maker(settings)  # refuse to start without a usable secret
+    except MissingSecret as exc:
+        raise ConfigProblem(str(exc)) from exc
+    from digest.day.cluster import check, make_app
+
+    check(settings)
+    processes = concurrency or settings.day.workers or os.cpu_count() or 1
+    make_app(settings).worker_main(
+        [
+            "worker",
+            f"--concurrency={processes}",
+            f"--loglevel={loglevel}",
+            f"--queues={settings.celery.queue}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
 
 
 @main.command("preview")
@@ -260,19 +314,31 @@ def schedule_command(settings: Settings) -> None:
     """
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    from digest.schedule import configure, describe
+    from digest.schedule import configure, describe, lead
 
     try:
         link_maker(settings)  # refuse to start without a usable secret
     except MissingSecret as exc:
         raise ConfigProblem(str(exc)) from exc
-    need_data(settings)
-    scheduler = BlockingScheduler()
-    configure(scheduler, settings, config_file())
-    click.echo(describe(settings))
-    click.echo("scheduler running; Ctrl-C to stop")
-    with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        scheduler.start()
+    store = open_data(settings)
+    try:
+        lock = store.exclusive("scheduler")
+        held: Exclusive | None = lock if lock.try_acquire() else None
+        if held is None:
+            click.echo("another scheduler is running; this one takes over when it stops")
+            with contextlib.suppress(KeyboardInterrupt):
+                held = lead(store, threading.Event())
+        if held is None:
+            return
+        scheduler = BlockingScheduler()
+        configure(scheduler, settings, config_file())
+        click.echo(describe(settings))
+        click.echo("scheduler running; Ctrl-C to stop")
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):
+            scheduler.start()
+        held.release()
+    finally:
+        store.close()
 
 
 @main.command("serve")

@@ -13,7 +13,7 @@ from digest.cli.day import print_day
 from digest.day import demo as demos
 from digest.day.shard import open_store
 from digest.resources import shipped
-from digest.settings import DEFAULT_CONFIG, Settings, SettingsError
+from digest.settings import DEFAULT_CONFIG, Settings, SettingsError, hide_password
 from digest.signing import KeyKind, SigningKeyError, load_key, write_key, zone_entry
 
 EXAMPLE_PROFILE = DEFAULT_CONFIG.parent / "profiles" / "example.toml"
@@ -42,7 +42,7 @@ def init(settings: Settings, dkim: KeyKind | None) -> None:
     """
     store = open_store(settings)
     store.close()
-    click.echo(f"database ready: {settings.db_url}")
+    click.echo(f"database ready: {hide_password(settings.db_url)}")
     if config_file() is not None:
         return
     if not DEFAULT_CONFIG.exists():

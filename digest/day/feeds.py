@@ -1,7 +1,8 @@
 """Personal RSS feeds: written by the day, read by the web app.
 
-The day writes each digest's rendered feed items once, as a fragment
-``feeds/days/<day>/<feed token>.xml``; it never reads or rewrites an older digest, so
+The day writes each digest's rendered feed items once, as a fragment: a file
+``feeds/days/<day>/<feed token>.xml``, or with ``feed_storage = "database"`` a row that
+every machine sees; it never reads or rewrites an older digest, so
 its cost does not grow with a feed's history. The web app serves a feed by joining the
 reader's last ``digest_history`` fragments inside the feed page, and answers a
 conditional GET from the fragments' sizes and times alone. Day folders older than
@@ -11,11 +12,10 @@ yet (digests recorded by an older version) gets a feed built from the ledger.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -115,37 +115,53 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 @dataclass(frozen=True, slots=True)
 class StoredFeed:
-    """A reader's fragments, newest first, as (path, size, mtime_ns) — enough for the
-    validators without reading a byte."""
+    """A reader's fragments, newest first, as (day, size, written in ns) — enough for
+    the validators without reading a byte — and how to read them."""
 
-    files: tuple[tuple[Path, int, int], ...]
+    stamps: tuple[tuple[str, int, int], ...]
+    read: Callable[[], list[bytes | None]]
 
     @property
     def etag(self) -> str:
-        key = "|".join(f"{p.parent.name}:{size}:{mtime}" for p, size, mtime in self.files)
+        key = "|".join(f"{day}:{size}:{written}" for day, size, written in self.stamps)
         return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
 
     @property
     def modified(self) -> datetime:
-        newest = max(mtime for _, _, mtime in self.files)
-        return datetime.fromtimestamp(newest / 1e9, UTC).replace(tzinfo=None)
+        return _from_ns(max(written for _, _, written in self.stamps))
 
     def xml(
         self, renderer: Renderer, settings: Settings, links: LinkMaker, sub: Subscriber
     ) -> bytes:
-        entries = []
-        for path, _, mtime in self.files:
-            with contextlib.suppress(FileNotFoundError):
-                when = datetime.fromtimestamp(mtime / 1e9, UTC).replace(tzinfo=None)
-                entries.append((when, path.read_bytes()))
+        entries = [
+            (_from_ns(written), body)
+            for (_, _, written), body in zip(self.stamps, self.read(), strict=True)
+            if body is not None
+        ]
         return _page(renderer, settings, links, sub, entries)
 
 
+def _from_ns(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, UTC).replace(tzinfo=None)
+
+
+def _ns(when: datetime) -> int:
+    return int(when.replace(tzinfo=UTC).timestamp() * 1_000_000) * 1000
+
+
 def stored_feed(
-    settings: Settings, links: LinkMaker, subscriber_id: int, *, look_back: int = 400
+    settings: Settings,
+    links: LinkMaker,
+    subscriber_id: int,
+    *,
+    store: Store | None = None,
+    look_back: int = 400,
 ) -> StoredFeed | None:
     """The reader's last ``digest_history`` fragments (days up to ``look_back`` back
     from the newest), or None if they have none."""
+    if settings.feed_storage == "database":
+        assert store is not None, "feeds in the database are read through the store"
+        return _stored_rows(store, settings, subscriber_id)
     root = settings.data_dir / "feeds" / "days"
     try:
         days = sorted((d for d in os.listdir(root) if len(d) == 10), reverse=True)
@@ -162,18 +178,47 @@ def stored_feed(
         found.append((path, stat.st_size, stat.st_mtime_ns))
         if len(found) == settings.digest_history:
             break
-    return StoredFeed(tuple(found)) if found else None
+    if not found:
+        return None
+
+    def read() -> list[bytes | None]:
+        bodies: list[bytes | None] = []
+        for path, _, _ in found:
+            try:
+                bodies.append(path.read_bytes())
+            except FileNotFoundError:
+                bodies.append(None)
+        return bodies
+
+    return StoredFeed(tuple((p.parent.name, size, ns) for p, size, ns in found), read)
 
 
-def prune_fragments(settings: Settings, today: date) -> int:
-    """Delete the day folders of fragments no feed can show any more: older than
-    ``digest_history`` weeks (a weekly reader's last ``digest_history`` digests lie
-    within them). Returns how many day folders went. Run after a collect, off the
-    day's path, so that the folder stays bounded by the feeds' length."""
+def _stored_rows(store: Store, settings: Settings, subscriber_id: int) -> StoredFeed | None:
+    stamps = store.fragment_stamps(subscriber_id, settings.digest_history)
+    if not stamps:
+        return None
+
+    def read() -> list[bytes | None]:
+        bodies = store.fragments(subscriber_id, [day for day, _, _ in stamps])
+        return [bodies.get(day) for day, _, _ in stamps]
+
+    return StoredFeed(
+        tuple((day.isoformat(), size, _ns(written)) for day, size, written in stamps), read
+    )
+
+
+def prune_fragments(settings: Settings, today: date, store: Store | None = None) -> int:
+    """Delete the fragments no feed can show any more: older than ``digest_history``
+    weeks (a weekly reader's last ``digest_history`` digests lie within them).
+    Returns how many day folders (or database rows) went. Run after a collect, off
+    the day's path, so that the storage stays bounded by the feeds' length."""
+    keep_from = today - timedelta(weeks=settings.digest_history)
+    if settings.feed_storage == "database":
+        assert store is not None, "feeds in the database are pruned through the store"
+        return store.prune_fragments(keep_from)
     root = settings.data_dir / "feeds" / "days"
-    keep_from = (today - timedelta(weeks=settings.digest_history)).isoformat()
     try:
-        days = [d for d in os.listdir(root) if len(d) == 10 and d < keep_from]
+        days = [d for d in os.listdir(root) if len(d) == 10 and d < keep_from.isoformat()]
     except FileNotFoundError:
         return 0
     for day in days:
@@ -182,19 +227,32 @@ def prune_fragments(settings: Settings, today: date) -> int:
 
 
 class FeedWriter:
-    """Writes each digest's fragment; one per process, like the renderer."""
+    """Writes each digest's fragment; one per process, like the renderer. Fragments
+    kept in the database are written in batches, by :meth:`flush`."""
 
-    def __init__(self, settings: Settings, links: LinkMaker) -> None:
+    def __init__(self, settings: Settings, links: LinkMaker, store: Store | None = None) -> None:
         self.settings = settings
         self.links = links
+        self.store = store
         self._made: set[date] = set()
+        self._rows: list[tuple[int, date, bytes]] = []
+        if settings.feed_storage == "database" and store is None:
+            raise ValueError("feeds in the database are written through the store")
 
-    def add(self, sub: Subscriber, day: date, items: list[bytes]) -> Path:
+    def add(self, sub: Subscriber, day: date, items: list[bytes]) -> None:
         """Write ``items`` (this digest's rendered feed items) as the reader's
         fragment of ``day``, replacing one written before (a rerun)."""
+        if self.store is not None and self.settings.feed_storage == "database":
+            self._rows.append((sub.id, day, b"".join(items)))
+            return
         path = fragment(self.settings, self.links, sub.id, day)
         if day not in self._made:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._made.add(day)
         _write_atomically(path, b"".join(items))
-        return path
+
+    def flush(self, now: datetime) -> None:
+        """Write the fragments added since the last flush (database storage)."""
+        if self._rows and self.store is not None:
+            self.store.put_fragments(self._rows, now=now)
+            self._rows = []

@@ -136,13 +136,16 @@ def run_day(
     sleep: Callable[[float], None] = time.sleep,
     workers: int | None = None,
     progress: Progress | None = None,
+    engine: str | None = None,
 ) -> DayReport:
     """Collect the configured sources (refitting the text model if they grew the
-    corpus enough), plan the day, then run its shards. ``dry_run`` decides what each
-    due reader would get and writes nothing."""
+    corpus enough), plan the day, then run its shards: here, or on Celery workers
+    when ``engine`` (default ``day.engine``) is ``"celery"``. ``dry_run`` decides
+    what each due reader would get and writes nothing."""
     report = DayReport(dry_run=dry_run)
     link_maker(settings)  # no secret, no run
     signing_key(settings)  # nor with a DKIM key that cannot sign
+    epoch = time.time()  # the wall-clock time ``now`` stands for
     started = time.perf_counter()
     if collect_first and settings.sources and not dry_run:
         report.collected = collect_sources(
@@ -158,12 +161,14 @@ def run_day(
         report.previews = _previews(store, settings, now=now, day=day, only=only)
         report.waiting = waiting(store, now=now, due=set(report.previews), only=only)
         return report
+    if (engine or settings.day.engine) == "celery":
+        return _on_celery(store, settings, report, now=now, day=day, only=only, progress=progress)
     wanted = workers or settings.day.workers or os.cpu_count() or 1
     pool = None
     if mailer is None and wanted > 1:
         # workers are forked before planning, so that none of them inherits the plan
         store.release()  # and no database connection crosses the fork
-        pool = Pool(settings, now, wanted)
+        pool = Pool(settings, now, wanted, epoch)
     try:
         report.plan = plan_day(store, settings, now=now, day=day, only=only)
         report.seconds["plan"] = time.perf_counter() - lap
@@ -173,7 +178,7 @@ def run_day(
             report.workers = wanted
             report.aborted = pool.run(shards, report.plan.model, report, progress)
         else:
-            with Worker(settings, now=now, mailer=mailer, sleep=sleep) as worker:
+            with Worker(settings, now=now, mailer=mailer, sleep=sleep, epoch=epoch) as worker:
                 total = sum(len(s.ids) for s in shards)
                 for n, spec in enumerate(shards, 1):
                     report.written.merge(worker.run(spec, report.plan.model))
@@ -182,6 +187,38 @@ def run_day(
     finally:
         if pool is not None:
             pool.close()
+    report.seconds["write"] = time.perf_counter() - lap - report.seconds["plan"]
+    return report
+
+
+def _on_celery(
+    store: Store,
+    settings: Settings,
+    report: DayReport,
+    *,
+    now: datetime,
+    day: date | None,
+    only: str | None,
+    progress: Progress | None,
+) -> DayReport:
+    from digest.day.cluster import run_shards
+
+    epoch = time.time()
+    lap = time.perf_counter()
+    report.plan = plan_day(store, settings, now=now, day=day, only=only)
+    report.seconds["plan"] = time.perf_counter() - lap
+    report.plan.due = []
+    report.workers = 0  # however many are listening
+    if report.plan.shards:
+        report.aborted = run_shards(
+            settings,
+            report.plan.shards,
+            report.plan.model,
+            now=now,
+            epoch=epoch,
+            report=report.written,
+            progress=progress,
+        )
     report.seconds["write"] = time.perf_counter() - lap - report.seconds["plan"]
     return report
 
@@ -233,7 +270,7 @@ def _stop_with_parent() -> Callable[[], bool]:
     return lambda: bool(asked)
 
 
-def _work(fields: dict[str, Any], now: datetime, conn: Connection, done: Any) -> None:
+def _work(fields: dict[str, Any], now: datetime, epoch: float, conn: Connection, done: Any) -> None:
     """A worker process: run each shard it is handed until it is handed None."""
     stopping = _stop_with_parent()
     settings = Settings.model_construct(**fields)
@@ -242,7 +279,7 @@ def _work(fields: dict[str, Any], now: datetime, conn: Connection, done: Any) ->
         with done.get_lock():
             done.value += 1
 
-    with Worker(settings, now=now, on_digest=tick, stopping=stopping) as worker:
+    with Worker(settings, now=now, on_digest=tick, stopping=stopping, epoch=epoch) as worker:
         # a shard makes millions of short-lived tuples and no cycles worth chasing
         gc.freeze()
         gc.set_threshold(100_000, 50, 100)
@@ -264,12 +301,13 @@ def _work(fields: dict[str, Any], now: datetime, conn: Connection, done: Any) ->
 class Pool:
     """Worker processes, each handed one shard at a time over its own pipe."""
 
-    def __init__(self, settings: Settings, now: datetime, size: int) -> None:
+    def __init__(self, settings: Settings, now: datetime, size: int, epoch: float) -> None:
         # forking a process with threads (the web app's, the scheduler's) is unsafe
         method = "fork" if threading.active_count() == 1 else "forkserver"
         self.ctx: Any = mp.get_context(method)
         self.fields = dict(settings)
         self.now = now
+        self.epoch = epoch
         self.done = self.ctx.Value("q", 0)
         self.procs: dict[Connection, Any] = {}
         for _ in range(size):
@@ -279,7 +317,7 @@ class Pool:
         ours: Connection
         ours, theirs = self.ctx.Pipe()
         proc = self.ctx.Process(
-            target=_work, args=(self.fields, self.now, theirs, self.done), daemon=True
+            target=_work, args=(self.fields, self.now, self.epoch, theirs, self.done), daemon=True
         )
         proc.start()
         theirs.close()

@@ -20,6 +20,7 @@ from digest.day import quiet
 from digest.day.feeds import FeedWriter
 from digest.day.picks import Picker
 from digest.day.plan import ShardSpec, owner_alive, this_owner
+from digest.day.throttle import RELAY, Throttle
 from digest.day.vectors import Models
 from digest.deliver import (
     Mailer,
@@ -44,11 +45,16 @@ class MissingSecret(RuntimeError):
     """No usable ``secret_key``: nothing that signs links may start."""
 
 
-def link_maker(settings: Settings) -> LinkMaker:
+def link_maker(settings: Settings, *, now: datetime | None = None) -> LinkMaker:
+    """Signs links with the secret; expiring ones dated ``now`` (naive UTC) if given."""
     if settings.secret_key is None:
         raise MissingSecret("secret_key is not set: run `digest init`, or set DIGEST_SECRET_KEY")
+    stamp = now.replace(tzinfo=UTC).timestamp() if now is not None else None
     try:
-        tokens = Tokens(settings.secret_key.get_secret_value())
+        tokens = Tokens(
+            settings.secret_key.get_secret_value(),
+            clock=None if stamp is None else lambda: stamp,
+        )
     except ValueError as exc:
         raise MissingSecret(f"{exc}; `digest init` writes a suitable one") from exc
     return LinkMaker(settings.web.base_url, tokens, settings.mail.bounce_address)
@@ -119,6 +125,7 @@ class _Retry:
     message: Message
     items: tuple[Item, ...]
     error: str
+    throttled: bool = False  # held back by a domain's rate, not refused
 
 
 class Worker:
@@ -133,14 +140,20 @@ class Worker:
         sleep: Callable[[float], None] = time.sleep,
         on_digest: Callable[[], None] | None = None,
         stopping: Callable[[], bool] | None = None,
+        epoch: float | None = None,
     ) -> None:
         self.settings = settings
         self.now = now
-        self.links = link_maker(settings)
+        # the wall-clock time ``now`` stands for: claims are timed from it, so that a
+        # lease runs out in real time on any machine however long ago the day began
+        self.epoch = time.time() if epoch is None else epoch
+        # a digest's links are dated by the day, not by when a worker got to them
+        self.links = link_maker(settings, now=now)
         self.store = open_store(settings)
         self.picker = Picker(self.store, Models(self.store), settings.day.replacements)
         self.renderer = Renderer(settings)
-        self.feeds = FeedWriter(settings, self.links)
+        self.feeds = FeedWriter(settings, self.links, self.store)
+        self.throttle = Throttle(self.store, settings.mail)
         self.letterhead = Letterhead(
             settings.mail,
             date=now.replace(tzinfo=UTC),
@@ -153,6 +166,8 @@ class Worker:
         self.stopping = stopping
         self.owner = this_owner()
         self.lease = timedelta(seconds=settings.day.claim_lease)
+        self._held: list[int] = []
+        self._renewed = 0.0
         # a mailer whose deliveries overwrite each other (a Maildir by Message-ID)
         # can record its rows in batches; any other records each row as it is sent
         self.batch = 500 if getattr(self.mailer, "idempotent", False) else 1
@@ -173,8 +188,10 @@ class Worker:
         clock = _Clock(report)
         self.down = None
         rows = self.store.claim(
-            spec.ids, owner=self.owner, now=self.now, lease=self.lease, alive=owner_alive
+            spec.ids, owner=self.owner, now=self.clock(), lease=self.lease, alive=owner_alive
         )
+        self._held = [r.id for r in rows]
+        self._renewed = time.monotonic()
         report.claimed = len(rows)
         clock.lap("ledger")
         if not rows:
@@ -287,6 +304,12 @@ class Worker:
     ) -> Finished | _Retry:
         if self.down is not None:
             return _Retry(row, sub, message, items, self.down)
+        if self.throttle.active:
+            while (held := self.throttle.take(sub.email)) == RELAY:
+                self.sleep(self.throttle.until_next_window())
+            if held is not None:
+                clock.lap("deliver")
+                return _Retry(row, sub, message, items, f"{held}: over its rate", throttled=True)
         try:
             self.mailer.send(message)
         except Unavailable as exc:
@@ -303,16 +326,24 @@ class Worker:
         return Finished(row.id, SENT, items, message_id=message.message_id)
 
     def _retry(self, retry: list[_Retry], report: ShardReport, clock: _Clock) -> None:
-        """Temporary failures, after everyone else: up to ``mail.retries`` more rounds,
-        the delay doubling between rounds (not between readers); what still fails is
-        deferred to the next run."""
+        """Temporary failures, and digests a domain's rate held back, after everyone
+        else. Failures get up to ``mail.retries`` more rounds, the delay doubling
+        between rounds (not between readers), and what still fails is deferred to the
+        next run; held-back digests wait for the next window, and are never skipped."""
         delay = self.settings.mail.retry_backoff
-        for _ in range(self.settings.mail.retries):
-            if not retry:
-                return
-            self.sleep(delay)
-            delay *= 2
-            self.down = None
+        rounds = 0
+        while retry:
+            if all(r.throttled for r in retry):
+                self.sleep(self.throttle.until_next_window())
+            elif rounds < self.settings.mail.retries:
+                rounds += 1
+                self.sleep(delay)
+                delay *= 2
+            else:
+                self._defer([r for r in retry if not r.throttled], report, clock)
+                retry = [r for r in retry if r.throttled]
+                continue
+            self.down = None  # a new round tries the server again
             later: list[_Retry] = []
             done: list[Finished] = []
             for r in retry:
@@ -325,12 +356,25 @@ class Worker:
                     self._finish(done, report, clock)
             self._finish(done, report, clock)
             retry = later
+
+    def _defer(self, retry: list[_Retry], report: ShardReport, clock: _Clock) -> None:
         deferred = [Finished(r.delivery.id, DEFERRED, r.items, error=r.error) for r in retry]
         report.deferred += [(r.sub.email, r.error) for r in retry]
         self._finish(deferred, report, clock)
 
+    def clock(self) -> datetime:
+        """The day's ``now``, moved on by the time since: when claims are made."""
+        return self.now + timedelta(seconds=time.time() - self.epoch)
+
     def _finish(self, done: list[Finished], report: ShardReport, clock: _Clock) -> None:
+        # a digest's feed items are stored before its row says it was sent
+        self.feeds.flush(self.now)
         if done:
             self.store.finish(done, owner=self.owner, now=self.now)
             done.clear()
+            clock.lap("ledger")
+        if time.monotonic() - self._renewed > self.lease.total_seconds() / 3:
+            # a shard slower than its lease keeps the rows it has yet to send
+            self.store.renew(self._held, owner=self.owner, now=self.clock())
+            self._renewed = time.monotonic()
             clock.lap("ledger")

@@ -47,5 +47,5 @@ def collect_sources(
             make_source(c, settings.http, client) for c in configs if c.enabled
         ]
         report = collect(store, sources, now=now, on_source=on_source)
-    prune_fragments(settings, now.date())
+    prune_fragments(settings, now.date(), store)
     return report

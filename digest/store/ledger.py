@@ -2,23 +2,20 @@
 
 The day's plan writes every due row at once and advances each reader's
 ``last_batch_id`` in the same transaction, so a paper is never decided twice; a row
-keeps the batch range its papers come from. A shard then claims its rows in one
-conditional UPDATE (so two processes never hold one row), and records what each
-reader got (the digest's items, packed) when it finishes them. A claim names its owner
-(host, process, start time): rows of an owner known to be dead are taken over at
-once, others when the claim's lease has run out.
+keeps the batch range its papers come from. Shards claim and finish rows through
+``claims.py``; a finished row keeps what its reader got (the digest's items, packed).
 """
 
 from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
@@ -158,115 +155,6 @@ class LedgerStore(StoreBase):
                 )
         return sorted(i for i, _, _ in made)
 
-    def owed(
-        self,
-        *,
-        since: date,
-        days: Iterable[date] = (),
-        now: datetime,
-        lease: timedelta,
-        alive: Callable[[str], bool],
-    ) -> list[int]:
-        """Ids of rows still to be sent, of ``days`` or of any day from ``since``:
-        pending, deferred, or claimed by an owner that is dead or whose lease ran out."""
-        named = sorted(set(days))
-        when: Any = deliveries.c.day >= since
-        if named:
-            when = or_(when, deliveries.c.day.in_(named))
-        query = (
-            select(
-                deliveries.c.id, deliveries.c.status, deliveries.c.owner, deliveries.c.claimed_at
-            )
-            .where(when, deliveries.c.status.in_((*OWED, SENDING)))
-            .order_by(deliveries.c.id)
-        )
-        stale = now - lease
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        return [
-            i
-            for i, status, owner, claimed in rows
-            if status != SENDING or _takeable(owner, claimed, stale, alive)
-        ]
-
-    def claim(
-        self,
-        ids: Sequence[int],
-        *,
-        owner: str,
-        now: datetime,
-        lease: timedelta,
-        alive: Callable[[str], bool],
-    ) -> list[Delivery]:
-        """Take the owed rows among ``ids`` for ``owner``, in one transaction; rows
-        another live owner holds are left to it. Returns the rows taken, by id."""
-        stale = now - lease
-        taken: list[Delivery] = []
-        with self.engine.begin() as conn:
-            for chunk in _chunks(ids):
-                held = conn.execute(
-                    select(deliveries.c.id, deliveries.c.owner, deliveries.c.claimed_at).where(
-                        deliveries.c.id.in_(chunk), deliveries.c.status == SENDING
-                    )
-                ).all()
-                orphans = [i for i, o, c in held if _takeable(o, c, stale, alive)]
-                condition: Any = deliveries.c.status.in_(OWED)
-                if orphans:
-                    condition = or_(
-                        condition,
-                        and_(deliveries.c.status == SENDING, deliveries.c.id.in_(orphans)),
-                    )
-                result = conn.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id.in_(chunk), condition)
-                    .values(
-                        status=SENDING,
-                        owner=owner,
-                        claimed_at=now,
-                        attempts=deliveries.c.attempts + 1,
-                        updated_at=now,
-                    )
-                    .returning(*_COLUMNS)
-                )
-                taken += [_delivery(r) for r in result]
-        return sorted(taken, key=lambda d: d.id)
-
-    def finish(self, done: Sequence[Finished], *, owner: str, now: datetime) -> int:
-        """Record how claimed rows ended, in one transaction; a row another owner has
-        taken over since is left to it. Returns how many rows were recorded."""
-        if not done:
-            return 0
-        statement = (
-            update(deliveries)
-            .where(
-                deliveries.c.id == bindparam("did"),
-                deliveries.c.owner == owner,
-                deliveries.c.status == SENDING,
-            )
-            .values(
-                status=bindparam("new_status"),
-                error=bindparam("new_error"),
-                message_id=bindparam("new_message_id"),
-                items=bindparam("new_items"),
-                sent_at=bindparam("new_sent_at"),
-                updated_at=now,
-            )
-        )
-        rows = [
-            {
-                "did": f.delivery_id,
-                "new_status": f.status,
-                "new_error": f.error,
-                "new_message_id": f.message_id,
-                "new_items": pack_items(f.items) if f.items else None,
-                "new_sent_at": now if f.status in (SENT, FEED_ONLY) else None,
-            }
-            for f in done
-        ]
-        with self.engine.begin() as conn:
-            result = conn.execute(statement, rows)
-        return int(result.rowcount)
-
     def batch_ranges(self, ids: Sequence[int]) -> list[tuple[int | None, int]]:
         """The distinct (after, up to) batch ranges of these rows' papers."""
         found: set[tuple[int | None, int]] = set()
@@ -378,9 +266,3 @@ class LedgerStore(StoreBase):
                 for delivery_id, packed in conn.execute(query):
                     found[delivery_id] = unpack_items(packed)
         return found
-
-
-def _takeable(
-    owner: str | None, claimed: datetime | None, stale: datetime, alive: Callable[[str], bool]
-) -> bool:
-    return owner is None or claimed is None or claimed < stale or not alive(owner)

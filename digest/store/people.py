@@ -1,4 +1,4 @@
-"""Stored subscribers, their named profiles and feedback, and opaque blobs (models)."""
+"""Stored subscribers, their named profiles and feedback."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from digest.models import MAX_FEEDBACK, Profile, Status, Subscriber
 from digest.store.base import StoreBase
-from digest.tables import blobs, deliveries, mail_reports, profiles, subscribers, suppressions
+from digest.tables import deliveries, mail_reports, profiles, subscribers, suppressions
 
 log = logging.getLogger("digest.store")
 
@@ -368,21 +368,6 @@ class PeopleStore(StoreBase):
                 )
             )
         return True
-
-    # blobs -------------------------------------------------------------------
-
-    def put_blob(self, key: str, data: bytes, *, now: datetime) -> None:
-        with self.engine.begin() as conn:
-            done = conn.execute(
-                update(blobs).where(blobs.c.key == key).values(data=data, updated_at=now)
-            )
-            if done.rowcount == 0:
-                conn.execute(blobs.insert().values(key=key, data=data, updated_at=now))
-
-    def get_blob(self, key: str) -> bytes | None:
-        with self.engine.connect() as conn:
-            value = conn.execute(select(blobs.c.data).where(blobs.c.key == key)).scalar()
-        return bytes(value) if value is not None else None
 
 
 def _profile_row(conn: Connection, subscriber_id: int, name: str) -> Any:

@@ -148,6 +148,21 @@ class VectorStore(StoreBase):
                     found.update(conn.execute(query).scalars())
         return sorted(found)
 
+    # blobs -------------------------------------------------------------------
+
+    def put_blob(self, key: str, data: bytes, *, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(blobs).where(blobs.c.key == key).values(data=data, updated_at=now)
+            )
+            if done.rowcount == 0:
+                conn.execute(blobs.insert().values(key=key, data=data, updated_at=now))
+
+    def get_blob(self, key: str) -> bytes | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(blobs.c.data).where(blobs.c.key == key)).scalar()
+        return bytes(value) if value is not None else None
+
 
 def _version(when: datetime) -> str:
     return when.strftime("%Y%m%dT%H%M%S%f")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
-from digest.day.shard import MissingSecret
+from digest.day.shard import MissingSecret, open_store
 from digest.settings import Settings
 from digest.web.app import create_app
 from digest.web.server import uvicorn_options
@@ -21,17 +22,35 @@ def serve(
     log_level: str = "info",
 ) -> None:
     """Run the web app with uvicorn and, in the same process, the scheduler that
-    collects and delivers; one process is the whole installation. The scheduler stops
-    (letting a running job finish) when the server does."""
+    collects and delivers; one process is the whole installation. With more than one
+    ``serve`` (or ``schedule``), one scheduler runs: this one starts when it holds the
+    scheduler lock. The scheduler stops (letting a running job finish) when the
+    server does."""
     import uvicorn
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from digest.schedule import configure
+    from digest.schedule import configure, lead
 
     app = create_app(settings)
     scheduler = BackgroundScheduler()
     configure(scheduler, settings, config_file)
-    scheduler.start()
+    store = open_store(settings)
+    stop = threading.Event()
+    lock = store.exclusive("scheduler")
+
+    def schedule_while_leading() -> None:
+        held = lock if lock.held else lead(store, stop)
+        if held is not None:
+            if not scheduler.running:
+                scheduler.start()
+            stop.wait()
+            scheduler.shutdown()
+            held.release()
+
+    if lock.try_acquire():
+        scheduler.start()  # before the first request, as with one process
+    leader = threading.Thread(target=schedule_while_leading, name="scheduler", daemon=True)
+    leader.start()
     try:
         uvicorn.run(
             app,
@@ -43,4 +62,6 @@ def serve(
             **uvicorn_options(settings),
         )
     finally:
-        scheduler.shutdown()
+        stop.set()
+        leader.join()
+        store.close()

@@ -47,7 +47,7 @@ def feed(request: Request, token: str) -> Response:
     sub = web.subscriber_for("feed", token)
     if sub.status == Status.UNSUBSCRIBED:
         return Response(status_code=410)
-    stored = feeds.stored_feed(web.settings, web.links, sub.id)
+    stored = feeds.stored_feed(web.settings, web.links, sub.id, store=web.store)
     body: bytes | None = None
     modified: datetime | None
     if stored is not None:

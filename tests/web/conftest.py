@@ -9,13 +9,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from digest.day.sources import collect_sources
-from digest.day.vectors import refit
 from digest.settings import Settings, SourceSettings
 from digest.store import Store
 from digest.tokens import Tokens
 from digest.web import create_app
 from tests.conftest import NOW
 from tests.feed_server import FeedServer, Route
+from tests.fitted import install_model
 from tests.web.helpers import (
     ARXIV_ANSWER,
     BASE,
@@ -44,7 +44,7 @@ def papers(store: Store, settings: Settings) -> Store:
         store, settings, [SourceSettings(name="batch", location=str(BATCH))], now=NOW
     )
     assert not any(s.error for s in report.sources)
-    assert refit(store, now=NOW) is not None
+    install_model(store, BATCH, now=NOW)
     return store
 
 
