@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_day import CORPUS, DAY, DIGEST, ROOT, SECRET, corpus_lines, readers, write_jsonl
 
+from tests import redis_server
 from tests.postgres import PostgresServer, start_postgres, stop_postgres
 
 
@@ -81,35 +82,6 @@ def setup(folder: Path, rows: list[dict[str, Any]], n: int, cfg: Path) -> None:
     digest(cfg, "collect", str(folder / "history.jsonl"))
     digest(cfg, "profile", "import", str(folder / "readers.jsonl"))
     digest(cfg, "collect", str(folder / "batch.jsonl"))
-
-
-def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = 6390 + os.getpid() % 500
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    for _ in range(200):
-        try:
-            client.ping()
-            return proc, url
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    raise RuntimeError("redis-server did not start")
 
 
 def start_workers(cfg: Path, count: int, logs: Path) -> list[subprocess.Popen[bytes]]:
@@ -189,7 +161,7 @@ def main() -> None:
     state = args.state or Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     state.mkdir(parents=True, exist_ok=True)
     server = start_postgres(Path(tempfile.mkdtemp(prefix="bench-pg-")))
-    broker, broker_url = start_redis(state)
+    broker, broker_url = redis_server.start(state)
     out: list[str] = [
         f"{n:,} readers, shard size {args.shard_size}, batch 1,000 real papers, {os.cpu_count()} cores; Maildir outbox"
     ]

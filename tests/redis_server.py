@@ -23,44 +23,37 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def start(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A ``redis-server`` with no persistence on a free loopback port, answering; and
+    its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server not found: `bash tests/run` installs Debian's")
-    folder: Path = tmp_path_factory.mktemp("redis")
     port = _free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+    options = ["--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen([binary, *options, "--dir", str(folder)], stdout=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url)
     deadline = time.monotonic() + 20
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise
-            time.sleep(0.05)
+    try:
+        while True:
+            try:
+                client.ping()
+                return proc, url
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    proc.kill()
+                    raise
+                time.sleep(0.05)
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    proc, url = start(tmp_path_factory.mktemp("redis"))
     try:
         yield url
     finally:
-        client.close()
         proc.terminate()
         proc.wait(timeout=20)
