@@ -332,8 +332,8 @@ def schedule_command(settings: Settings) -> None:
             return
         scheduler = BlockingScheduler()
         configure(scheduler, settings, config_file())
-        click.echo(describe(settings))
         click.echo("scheduler running; Ctrl-C to stop")
+        click.echo(describe(settings))
         with contextlib.suppress(KeyboardInterrupt, SystemExit):
             scheduler.start()
         held.release()
