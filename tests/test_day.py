@@ -478,3 +478,20 @@ def test_feeds_kept_in_the_database_are_served_by_a_web_app_on_any_machine(
     assert prune_fragments(elsewhere, DAY + timedelta(weeks=11), other) == 4
     assert stored_feed(elsewhere, link_maker(elsewhere), sub.id, store=other) is None
     other.close()
+
+
+def test_after_a_send_the_preview_shows_the_digest_just_sent(
+    day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    from digest.day.preview import preview_sections
+
+    run(day_store, smtp_settings)
+    email = next(iter(READERS))
+    sub = day_store.subscriber(email)
+    assert sub is not None and sub.last_batch_id is not None
+    sent = {str(m["To"]): m for m in smtp_server.messages}[email]
+    shown = preview_sections(day_store, smtp_settings, sub.id, day_store.profiles(sub.id), now=NOW)
+    titles = [sp.paper.title for section in shown for sp in section.papers]
+    assert titles, "a reader who just got a digest is shown it, not 'no new papers'"
+    body = " ".join(sent.get_body(("plain",)).get_content().split())
+    assert all(" ".join(t.split())[:40] in body for t in titles[:3])
