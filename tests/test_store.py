@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -117,3 +118,25 @@ def test_a_deleted_subscribers_id_is_never_given_to_anyone_else(store: Store) ->
     assert store.profiles(bob.id) == []
     again = store.add_subscriber("bob@example.org", now=NOW)
     assert again.id not in (ada.id, bob.id)
+
+
+def test_an_import_that_fails_part_way_stores_nobody(store: Store) -> None:
+    from sqlalchemy.exc import CompileError
+
+    from digest.profiles import SubscriberFile
+
+    fields = SubscriberFile(
+        email="bo@example.org", profiles=[Profile(name="p")]
+    ).subscriber_fields()
+    ada = store.add_subscriber("ada@example.org", now=NOW, status="active")
+    store.save_profiles(ada.id, [Profile(name="before")], now=NOW)
+    with pytest.raises(CompileError):  # bo is inserted first, then ada's update fails
+        store.import_subscribers(
+            [
+                ("bo@example.org", fields, [Profile(name="p")]),
+                ("ada@example.org", {**fields, "no_such_column": 1}, [Profile(name="after")]),
+            ],
+            now=NOW,
+        )
+    assert store.subscriber("bo@example.org") is None
+    assert [p.name for p in store.profiles(ada.id)] == ["before"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from digest.day.sources import adhoc_sources, collect_sources
 from digest.day.vectors import Models, ensure_model, refit
 from digest.settings import Settings
@@ -22,3 +24,21 @@ def test_a_stored_model_that_cannot_be_read_is_fitted_again(
     _, model = found
     assert model.fitted_on == store.count_papers()
     assert Models(store).current() is not None
+
+
+def test_a_refit_reads_only_the_newest_papers(
+    settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import digest.day.vectors as vectors_module
+
+    for day in ("2026-06-29", "2026-06-30"):
+        batch = str(FIXTURES / "batches" / f"{day}.jsonl")
+        collect_sources(store, settings, adhoc_sources([batch], None), now=NOW)
+    newest = store.recent_papers(50)
+    assert len(newest) == 50
+    latest = store.latest_batch_id()
+    assert {p.id for p in newest} <= {p.id for p in store.papers(batch_id=latest)}
+    monkeypatch.setattr(vectors_module, "MODEL_PAPERS", 50)
+    assert refit(store, now=NOW, force=True) is not None
+    found = Models(store).current()
+    assert found is not None and found[1].fitted_on == 50
