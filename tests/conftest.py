@@ -13,7 +13,13 @@ from digest.store import Store
 if TYPE_CHECKING:
     from tests.postgres import PostgresServer
 
-pytest_plugins = ["tests.feed_server", "tests.imap_server", "tests.postgres", "tests.smtp_server"]
+pytest_plugins = [
+    "tests.day_fixtures",
+    "tests.feed_server",
+    "tests.imap_server",
+    "tests.postgres",
+    "tests.smtp_server",
+]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 20, 6, 0, 0)

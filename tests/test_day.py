@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -14,29 +13,18 @@ from digest.day.feeds import feed_xml, stored_feed
 from digest.day.plan import find_due, plan_day
 from digest.day.quiet import NOTHING_COLLECTED
 from digest.day.run import DayReport, run_day
-from digest.day.shard import link_maker, open_store
+from digest.day.shard import link_maker
 from digest.day.sources import collect_sources
 from digest.mime import Message
-from digest.models import Keyword, Profile
 from digest.render import Renderer
-from digest.score.textmodel import TextModel
 from digest.settings import Settings, SourceSettings, load_settings
-from digest.sources.formats import parse
 from digest.store import Store
 from digest.store.ledger import CANCELLED, FAILED, SENDING, SENT
 from tests.conftest import FIXTURES, NOW
+from tests.day_fixtures import READERS
 from tests.smtp_server import SmtpServer
 
 DAY = NOW.date()
-BATCH = FIXTURES / "batches" / "2026-06-30.jsonl"
-READERS = {
-    "ada@example.org": Profile(
-        name="language models", keywords=[Keyword(phrase="language model")], max_papers=5
-    ),
-    "bob@example.org": Profile(name="vision", categories=["cs.CV"], max_papers=4),
-    "cy@example.org": Profile(name="robots", keywords=[Keyword(phrase="robot")], max_papers=3),
-    "dee@example.org": Profile(name="graphs", keywords=[Keyword(phrase="graph")], max_papers=3),
-}
 
 
 @pytest.fixture
@@ -54,27 +42,6 @@ def smtp_settings(tmp_path: Path, smtp_server: SmtpServer, database_url: str | N
         },
         smtp={"host": smtp_server.host, "port": smtp_server.port, "security": "plain"},
     )
-
-
-@pytest.fixture(scope="module")
-def model_blob() -> bytes:
-    """The text model of the fixture batch, fitted once for the whole module."""
-    papers = parse(BATCH.read_bytes(), source="batch").papers
-    return TextModel.fit(papers).to_bytes()
-
-
-@pytest.fixture
-def day_store(smtp_settings: Settings, model_blob: bytes) -> Iterator[Store]:
-    store = open_store(smtp_settings)
-    collect_sources(
-        store, smtp_settings, [SourceSettings(name="batch", location=str(BATCH))], now=NOW
-    )
-    store.put_model(model_blob, now=NOW)
-    for email, profile in READERS.items():
-        sub = store.add_subscriber(email, now=NOW, status="active", send_hour=6)
-        store.save_profiles(sub.id, [profile], now=NOW)
-    yield store
-    store.close()
 
 
 def no_sleep(_: float) -> None:

@@ -17,16 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from digest.day.shard import open_store
-from digest.day.sources import collect_sources
-from digest.score.textmodel import TextModel
-from digest.settings import Settings, SourceSettings, load_settings
-from digest.sources.formats import parse
+from digest.settings import Settings, load_settings
 from digest.store import Store
 from digest.store.ledger import DEFERRED, FAILED, SENT
 from tests.conftest import NOW
 from tests.smtp_server import LOGIN_PASSWORD, LOGIN_USER, Fault, SmtpServer
-from tests.test_day import BATCH, READERS, run
+from tests.test_day import READERS, run
 
 DAY = NOW.date()
 VICTIM = "bob@example.org"
@@ -48,28 +44,9 @@ def settings_for(tmp_path: Path, port: int, **smtp: object) -> Settings:
     )
 
 
-@pytest.fixture(scope="module")
-def model_blob() -> bytes:
-    return TextModel.fit(parse(BATCH.read_bytes(), source="batch").papers).to_bytes()
-
-
 @pytest.fixture
 def smtp_settings(tmp_path: Path, smtp_server: SmtpServer) -> Settings:
     return settings_for(tmp_path, smtp_server.port)
-
-
-@pytest.fixture
-def day_store(smtp_settings: Settings, model_blob: bytes) -> Iterator[Store]:
-    store = open_store(smtp_settings)
-    collect_sources(
-        store, smtp_settings, [SourceSettings(name="batch", location=str(BATCH))], now=NOW
-    )
-    store.put_model(model_blob, now=NOW)
-    for email, profile in READERS.items():
-        sub = store.add_subscriber(email, now=NOW, status="active", send_hour=6)
-        store.save_profiles(sub.id, [profile], now=NOW)
-    yield store
-    store.close()
 
 
 def ledger(store: Store) -> dict[str, tuple[str, int, str | None]]:

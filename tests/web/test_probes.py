@@ -202,6 +202,8 @@ OVERLONG = {
     "csrf": "c" * 50_000,
     "unknown": "u" * 100_000,
 }
+
+
 @pytest.mark.parametrize("field", sorted(OVERLONG))
 def test_an_overlong_subscribe_field_is_refused_and_stores_nothing(
     client: TestClient, store: Store, settings: Settings, field: str

@@ -1,0 +1,49 @@
+"""The day's shared fixtures: a store holding the fixture batch, its text model and
+four readers. Each test module that asks for ``day_store`` gives its own
+``smtp_settings`` (where mail goes, and how)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from digest.day.shard import open_store
+from digest.day.sources import collect_sources
+from digest.models import Keyword, Profile
+from digest.score.textmodel import TextModel
+from digest.settings import Settings, SourceSettings
+from digest.sources.formats import parse
+from digest.store import Store
+from tests.conftest import FIXTURES, NOW
+
+BATCH = FIXTURES / "batches" / "2026-06-30.jsonl"
+READERS = {
+    "ada@example.org": Profile(
+        name="language models", keywords=[Keyword(phrase="language model")], max_papers=5
+    ),
+    "bob@example.org": Profile(name="vision", categories=["cs.CV"], max_papers=4),
+    "cy@example.org": Profile(name="robots", keywords=[Keyword(phrase="robot")], max_papers=3),
+    "dee@example.org": Profile(name="graphs", keywords=[Keyword(phrase="graph")], max_papers=3),
+}
+
+
+@pytest.fixture(scope="module")
+def model_blob() -> bytes:
+    """The text model of the fixture batch, fitted once for the whole module."""
+    papers = parse(BATCH.read_bytes(), source="batch").papers
+    return TextModel.fit(papers).to_bytes()
+
+
+@pytest.fixture
+def day_store(smtp_settings: Settings, model_blob: bytes) -> Iterator[Store]:
+    store = open_store(smtp_settings)
+    collect_sources(
+        store, smtp_settings, [SourceSettings(name="batch", location=str(BATCH))], now=NOW
+    )
+    store.put_model(model_blob, now=NOW)
+    for email, profile in READERS.items():
+        sub = store.add_subscriber(email, now=NOW, status="active", send_hour=6)
+        store.save_profiles(sub.id, [profile], now=NOW)
+    yield store
+    store.close()
