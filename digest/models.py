@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 import annotated_types
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -150,6 +150,12 @@ class SeedPaper(BaseModel):
     abstract: Text | None = Field(default=None, max_length=20000)
 
 
+Cutoff = Literal["strong", "good", "any"]
+"""How relevant a paper must be to reach a digest: ``strong`` matches only, ``good``
+ones and better (the default), or ``any`` paper that matched the profile at all, up to
+``max_papers``. See :data:`digest.score.profile.CUTOFFS`."""
+
+
 class Profile(BaseModel):
     """One named research interest of a subscriber."""
 
@@ -163,6 +169,7 @@ class Profile(BaseModel):
     seed_papers: list[SeedPaper] = Field(default_factory=list, max_length=500)
     max_papers: int = Field(default=20, ge=1, le=200)
     min_score: float = Field(default=0.0, ge=0)
+    cutoff: Cutoff = "good"
     liked: list[str] = Field(default_factory=list, max_length=MAX_FEEDBACK)
     disliked: list[str] = Field(default_factory=list, max_length=MAX_FEEDBACK)
 

@@ -122,7 +122,9 @@ def rank_file(
         warn(f"{papers_path}: {warning}")
     limit = top if top is not None else len(inputs.papers)
     # every paper of the file gets a rank, not just the matches of a digest
-    everything = profile.model_copy(update={"max_papers": max(1, limit), "min_score": -np.inf})
+    everything = profile.model_copy(
+        update={"max_papers": max(1, limit), "min_score": -np.inf, "cutoff": "any"}
+    )
     ranked = rank_papers(inputs.papers, everything, known=inputs.known)
     # a paper object is made for one line, so it finds that line again
     line_of = {id(paper): line for line, paper in enumerate(inputs.papers)}

@@ -1,7 +1,7 @@
 """Digests → HTML email, plain text and RSS, from Jinja templates. No I/O, no database.
 
 Two kinds of template. A *pick* (``email/_pick.html``, ``email/_pick.txt``,
-``_feed_item.xml``) is one paper with one reader's why line, score and feedback links:
+``_feed_item.xml``) is one paper with one reader's why line, relevance and feedback links:
 it is rendered once per paper (per paper and day, for feeds) into a
 :class:`~digest.stencil.Stencil` and filled in for each reader who gets that paper. A
 *page* (``email/digest_email.html`` and ``.txt``, ``feed.xml``) is rendered by Jinja for
@@ -30,10 +30,22 @@ from digest.settings import Settings
 from digest.stencil import Markers, Stencil, check
 from digest.templating import environment
 
-PERSONAL = ("index", "profile", "why", "score", "up", "down")
+PERSONAL = ("index", "profile", "why", "relevance", "up", "down")
 PICKS = ("email/_pick.html", "email/_pick.txt")
 ITEM = ("pick",)
 _NUMBERS = [str(n).encode() for n in range(1001)]  # a profile picks at most 200 papers
+
+
+def relevance(score: float, best: float) -> str:
+    """A pick's relevance in words, from its score against the best of its section
+    (every pick already stands out from the day's papers: see the profile's cut-off)."""
+    if best <= 0:
+        return "Partial match"
+    ratio = score / best
+    return "Strong match" if ratio >= 0.75 else "Good match" if ratio >= 0.5 else "Partial match"
+
+
+_WORDS = {w: w.encode() for w in ("Strong match", "Good match", "Partial match")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +104,11 @@ class _Section:
             self.down_html,
         )
 
-    def escaped(self, n: int, why: str, score: bytes) -> tuple[bytes, ...]:
+    def escaped(self, n: int, why: str, words: bytes) -> tuple[bytes, ...]:
         """``PERSONAL`` values escaped, for HTML and XML (the render loop makes the
         plain ones, which serve for both whenever nothing needs escaping)."""
         why_html = _escaped(why).encode()
-        return (_NUMBERS[n], self.profile_html, why_html, score, self.up_html, self.down_html)
+        return (_NUMBERS[n], self.profile_html, why_html, words, self.up_html, self.down_html)
 
 
 class _Picks:
@@ -166,7 +178,6 @@ class Renderer:
         self._feed_note = self.env.get_template("_feed_note.xml")
         self._notes: dict[tuple[date, str], bytes] = {}
         self._picks: dict[str, _Picks] = {}
-        self._scores: dict[float, bytes] = {}
         self._days: dict[date, tuple[str, str]] = {}
 
     # picks -------------------------------------------------------------------------
@@ -196,12 +207,6 @@ class Renderer:
             found = picks.items[day] = stencil.around()
         return found
 
-    def _score(self, score: float) -> bytes:
-        found = self._scores.get(score)
-        if found is None:
-            found = self._scores[score] = f"{score:.2f}".encode()
-        return found
-
     # the email ------------------------------------------------------------------------
 
     def subject(self, digest: Digest) -> str:
@@ -227,7 +232,6 @@ class Renderer:
         text_out: list[list[bytes]] = []
         item_parts: list[bytes] = []
         known = self._picks.get
-        scores = self._scores.get
         day = digest.day
         for section in digest.sections:
             if not section.papers:
@@ -238,14 +242,15 @@ class Renderer:
             html_parts: list[bytes] = []
             text_parts: list[bytes] = []
             # the loop that runs for every pick of every reader: kept flat on purpose
+            best = max(sp.score for sp in section.papers)
             for n, (paper, score, why, _) in enumerate(section.papers, 1):
                 picks = known(paper.id) or self._paper(paper)
-                score_b = scores(score) or self._score(score)
-                plain = (_NUMBERS[n], profile, why.encode(), score_b, up, down)
+                words = _WORDS[relevance(score, best)]
+                plain = (_NUMBERS[n], profile, why.encode(), words, up, down)
                 escaped = (
                     plain
                     if plain_is_html and _SPECIAL(why) is None
-                    else values.escaped(n, why, score_b)
+                    else values.escaped(n, why, words)
                 )
                 body = picks.html.fill(escaped)
                 html_parts.append(body)

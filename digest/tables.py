@@ -192,7 +192,6 @@ mail_reports = Table(
     Column("reason", Text, nullable=False),
     Column("received_at", DateTime, nullable=False),
     Index("ix_mail_reports_subscriber_received", "subscriber_id", "received_at"),
-
 )
 
 feed_fragments = Table(

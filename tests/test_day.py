@@ -121,7 +121,7 @@ def test_a_server_without_8bitmime_gets_quoted_printable(
         assert envelope.raw.isascii()
         html = message.get_body(("html",))
         assert html["Content-Transfer-Encoding"] == "quoted-printable"
-        assert "Why: " in html.get_content() and "·" in html.get_content()
+        assert " match — " in html.get_content() and "👍" in html.get_content()
 
 
 def test_rerunning_the_day_sends_nothing_new(

@@ -92,7 +92,7 @@ def test_nothing_above_the_cut_off_says_so_in_the_email_the_feed_and_the_report(
     report = day(quiet_store, quiet_settings)
     collected = quiet_store.count_papers()
     expected = note(picked=0, collected=collected, failed=[])
-    assert f"None of the {collected} new papers scored above your profiles' cut-off" in expected
+    assert f"None of the {collected} new papers was relevant enough for your profiles" in expected
     subject, text, html = bodies(smtp_server)["kim@example.org"]
     assert subject.startswith("No new papers for you")
     assert f"None of the {collected} new papers" in text
@@ -102,7 +102,7 @@ def test_nothing_above_the_cut_off_says_so_in_the_email_the_feed_and_the_report(
     assert report.explain() == [f"2 readers told: {expected}"]
     # a reader with papers gets no note on a day with nothing to explain
     _, text, _ = bodies(smtp_server)["ada@example.org"]
-    assert "cut-off" not in text and "No new papers" not in text
+    assert "relevant enough" not in text and "No new papers" not in text
 
 
 def test_a_day_with_nothing_collected_says_so(
@@ -150,4 +150,6 @@ def test_digest_run_prints_why_digests_were_empty(
         )
     assert result.exit_code == 0, result.output
     collected = quiet_store.count_papers()
-    assert f"2 readers told: None of the {collected} new papers scored above" in result.output
+    assert (
+        f"2 readers told: None of the {collected} new papers was relevant enough" in result.output
+    )

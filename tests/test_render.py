@@ -296,3 +296,17 @@ def test_feed_items_name_their_authors_as_dc_creators(
     paper = digest.sections[0].papers[0].paper
     assert [a["name"] for a in entry.authors] == list(paper.authors)
     assert [t.term for t in entry.tags] == list(paper.categories)
+
+
+def test_relevance_is_said_in_words_against_the_sections_best(
+    settings: Settings, real_papers: list[Paper]
+) -> None:
+    picks = tuple(
+        ScoredPaper(p, score, "in cs.CV", "vision")
+        for p, score in zip(real_papers[:4], (2.0, 1.6, 1.1, 0.4), strict=True)
+    )
+    digest = Digest("ada@example.org", DAY, (DigestSection("vision", picks),), LINKS)
+    text = Renderer(settings).render(digest).text.decode()
+    words = re.findall(r"(Strong|Good|Partial) match — ", text)
+    assert words == ["Strong", "Strong", "Good", "Partial"]
+    assert not re.search(r"score \d", text), "no bare numbers for readers"

@@ -29,7 +29,9 @@ def model(papers: list[Paper]) -> TextModel:
 
 def ranked_ids(papers: list[Paper], profile: Profile, model: TextModel) -> list[str]:
     """Every paper, best first."""
-    everything = profile.model_copy(update={"max_papers": 10_000, "min_score": float("-inf")})
+    everything = profile.model_copy(
+        update={"max_papers": 10_000, "min_score": float("-inf"), "cutoff": "any"}
+    )
     return [sp.paper.id for sp in rank_papers(papers, everything, model=model)]
 
 
@@ -42,7 +44,9 @@ def by_id(papers: list[Paper], pid: str) -> Paper:
 
 
 def test_excluded_phrases_drop_papers(papers: list[Paper], model: TextModel) -> None:
-    profile = Profile(name="p", keywords=[Keyword(phrase="language model")], max_papers=50)
+    profile = Profile(
+        name="p", keywords=[Keyword(phrase="language model")], max_papers=50, cutoff="any"
+    )
     before = rank_papers(papers, profile, model=model)
     assert any(mentions(sp.paper, "benchmark") for sp in before)
     after = rank_papers(papers, profile.model_copy(update={"exclude": ["benchmarks"]}), model=model)
@@ -124,7 +128,7 @@ def test_all_profiles_in_one_pass_match_one_at_a_time(
     profiles = [
         Profile(name="a", keywords=[Keyword(phrase="graph")], exclude=["survey"]),
         Profile(name="b", categories=["cs.CV"], authors=[papers[3].authors[0]]),
-        Profile(name="c", seed_papers=[SeedPaper(id=papers[9].id)], max_papers=5),
+        Profile(name="c", seed_papers=[SeedPaper(id=papers[9].id)], max_papers=5, cutoff="any"),
     ]
     known = {p.id: p for p in papers}
     vectors, seeds = profile_vectors(profiles, model, known)
@@ -236,6 +240,56 @@ def test_a_profile_with_a_few_papers_leans_away_from_what_every_paper_shares(
     np.testing.assert_allclose(two.text, pair / np.linalg.norm(pair), atol=1e-5)
     top = [
         sp.paper.id
-        for sp in rank_papers(papers, profile.model_copy(update={"max_papers": 10}), model=model)
+        for sp in rank_papers(
+            papers, profile.model_copy(update={"max_papers": 10, "cutoff": "any"}), model=model
+        )
     ]
     assert sum(mentions(known[i], "segmentation") for i in top) >= 7
+
+
+def test_a_digest_is_cut_at_its_relevance_not_padded_to_max_papers(
+    papers: list[Paper], model: TextModel
+) -> None:
+    """Three papers say "scene graph"; the rest only resemble the words. By default
+    the digest holds the three, not twenty; ``any`` pads it again, ``strong`` keeps
+    a subset of ``good``."""
+
+    def picks(cutoff: str) -> list[ScoredPaper]:
+        profile = Profile(name="p", keywords=[Keyword(phrase="scene graph")], cutoff=cutoff)
+        return rank_papers(papers, profile, model=model)
+
+    saying = {p.id for p in papers if mentions(p, "scene graph")}
+    assert len(saying) == 3
+    good, strong, everything = picks("good"), picks("strong"), picks("any")
+    assert {sp.paper.id for sp in good} == saying
+    assert {sp.paper.id for sp in strong} <= {sp.paper.id for sp in good}
+    assert len(everything) == 20
+    assert sum(sp.why == "similar to your interests" for sp in everything) == 17
+
+
+def test_the_cut_off_is_learned_from_the_days_scores(papers: list[Paper], model: TextModel) -> None:
+    """With nothing matched by name, what stays is what stands out from the day's
+    papers for this profile: a handful, each scoring well above the day's usual."""
+    profile = Profile(name="p", keywords=[Keyword(phrase="knot theory")])
+    kept = rank_papers(papers, profile, model=model)
+    everything = rank_papers(
+        papers,
+        profile.model_copy(update={"max_papers": 1000, "cutoff": "any", "min_score": -np.inf}),
+        model=model,
+    )
+    scores = np.array([sp.score for sp in everything])
+    assert len(scores) == len(papers)
+    assert 0 < len(kept) < 20
+    assert min(sp.score for sp in kept) >= scores.mean() + 3 * scores.std() - 1e-3
+
+
+def test_what_a_profile_names_is_never_cut_for_being_common(
+    papers: list[Paper], model: TextModel
+) -> None:
+    """A category that a third of the day's papers share would fail an "above the
+    usual" test; a paper in an asked-for category is a match by name and stays."""
+    in_cv = [p for p in papers if "cs.CV" in p.categories]
+    assert len(in_cv) > 60
+    picks = rank_papers(papers, Profile(name="v", categories=["cs.CV"]), model=model)
+    assert len(picks) == 20
+    assert all("cs.CV" in sp.paper.categories for sp in picks)

@@ -66,13 +66,13 @@ def test_the_fast_email_matches_a_plain_jinja_render_of_the_pick(settings: Setti
         index="1",
         profile="stars & <dust>",
         why="keywords: a % b · like “x”",
-        score="0.50",
+        relevance="Strong match",
         up="https://d.example/fb/B/up/stars%20%26%20%3Cdust%3E/astro-ph%2F0601001",
         down="https://d.example/fb/B/down/stars%20%26%20%3Cdust%3E/astro-ph%2F0601001",
     )
     assert pick.encode() in rendered.html
     assert "100% of %s and %b: &lt;i&gt;markup&lt;/i&gt; &amp; more" in rendered.html.decode()
-    assert "Why: keywords: a % b · like “x” · score 0.50" in rendered.text.decode()
+    assert "Strong match — keywords: a % b · like “x”" in rendered.text.decode()
 
 
 def test_marker_lookalikes_in_data_are_printed_as_data(settings: Settings) -> None:
@@ -93,7 +93,7 @@ def override(tmp_path: Path, settings: Settings, name: str, source: str) -> Sett
     "source, bad",
     [
         ("{{ why | upper }}\n", "why"),
-        ("{% if score %}x{% endif %}{{ score }}\n", "score"),
+        ("{% if relevance %}x{% endif %}{{ relevance }}\n", "relevance"),
         ("{{ index ~ '.' }} {{ paper.title }}\n", "index"),
         ('{% include "email/_extra.txt" %}\n', "up"),
     ],
@@ -117,10 +117,12 @@ def test_operator_picks_that_print_values_and_branch_on_the_paper_work(
         settings,
         "email/_pick.txt",
         "{% if paper.categories %}[{{ paper.categories[0] }}] {% endif %}"
-        "{{ index }}) {{ paper.title }} -- {{ why }} ({{ score }})\n",
+        "{{ index }}) {{ paper.title }} -- {{ why }} ({{ relevance }})\n",
     )
     text = Renderer(custom).render(digest("because")).text.decode()
-    assert "[astro-ph] 1) 100% of %s and %b: <i>markup</i> & more -- because (0.50)\n" in text
+    assert (
+        "[astro-ph] 1) 100% of %s and %b: <i>markup</i> & more -- because (Strong match)\n" in text
+    )
 
 
 def test_check_follows_includes_and_refuses_dynamic_ones() -> None:

@@ -45,6 +45,7 @@ class Picker:
         self.models = models or Models(store)
         self.replacements: Replacements = replacements
         self._ranges: dict[tuple[str, int | None, int], tuple[list[Paper], np.ndarray]] = {}
+        self._seeds: dict[str, dict[str, tuple[str, bytes]]] = {}  # by model version
 
     def papers(self, version: str, after: int | None, upto: int) -> tuple[list[Paper], np.ndarray]:
         key = (version, after, upto)
@@ -106,7 +107,9 @@ class Picker:
                 continue
             papers, matrix = self.papers(version, after, upto)
             owners = {key: profiles.get(sid, []) for key, sid in members}
-            vectors_seeds = gather(self.store, version, [c for cs in owners.values() for c in cs])
+            known = self._seeds.setdefault(version, {})
+            mine = [c for cs in owners.values() for c in cs]
+            vectors_seeds = gather(self.store, version, mine, known)
             out.update(rank(papers, matrix, owners, *vectors_seeds, self.replacements))
         return out
 

@@ -21,8 +21,9 @@ def failed_sources(names: Sequence[str]) -> str:
 def nothing_matched(collected: int) -> str:
     papers = "paper" if collected == 1 else "papers"
     return (
-        f"None of the {collected} new {papers} scored above your profiles' cut-off; "
-        "add keywords or seed papers, or lower min_score, to see more."
+        f"None of the {collected} new {papers} was relevant enough for your profiles; "
+        "add keywords or seed papers, or choose \u201cAnything that matched\u201d on your "
+        "manage page, to see more."
     )
 
 

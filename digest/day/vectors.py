@@ -53,7 +53,9 @@ class CachedProfile:
         if not isinstance(found, CachedProfile):
             return None
         try:
-            found.follows  # noqa: B018  (absent from a layout that predates it)
+            # absent from layouts that predate them
+            found.follows  # noqa: B018
+            found.vector.cutoff  # noqa: B018
         except AttributeError:
             return None
         return found
@@ -201,13 +203,30 @@ def cache_profiles(
     return cached, [(f"s:{k}", t, v) for k, (t, v) in embedded.items()]
 
 
+KNOWN_SEEDS = 32768
+"""How many seed embeddings a process keeps between shards (about 1 KB each)."""
+
+
 def gather(
-    store: Store, version: str, cached: Sequence[CachedProfile]
+    store: Store,
+    version: str,
+    cached: Sequence[CachedProfile],
+    known: dict[str, tuple[str, bytes]] | None = None,
 ) -> tuple[list[ProfileVector], Seeds]:
     """The profiles' vectors with ``seed_rows`` pointing into one :class:`Seeds` of
-    every seed they name, read from the store."""
-    keys = list(dict.fromkeys(k for c in cached for k in c.seed_keys))
-    return _assemble(cached, store.embeddings(version, [f"s:{k}" for k in keys]))
+    every seed they name, read from the store. ``known`` keeps seed embeddings read
+    before (made with ``version``; a seed's key is a hash of its text, so a kept one
+    never goes stale): the day's shards share most of their readers' seeds."""
+    keys = [f"s:{k}" for k in dict.fromkeys(k for c in cached for k in c.seed_keys)]
+    if known is None:
+        return _assemble(cached, store.embeddings(version, keys))
+    missing = [k for k in keys if k not in known]
+    if len(known) + len(missing) > KNOWN_SEEDS:
+        known.clear()
+        missing = keys
+    if missing:
+        known.update(store.embeddings(version, missing))
+    return _assemble(cached, known)
 
 
 def _assemble(

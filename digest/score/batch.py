@@ -126,10 +126,15 @@ def rank_batch(
     batch = _batch(papers, vectors, pset)
     phrase_dense = batch.phrase_hits.toarray().astype(bool)
     author_dense = batch.author_hits.toarray().astype(bool)
-    # only vocabulary the batch actually contains can add to a score
+    # only vocabulary the batch actually contains can add to a score; what a profile
+    # names (keywords, authors, asked-for categories) apart from what its seed
+    # papers' categories lean to, which only the cut-off tells apart
     active = np.unique(batch.features.indices)
-    features = pset.features[:, active]
-    batch_features = batch.features[:, active].T.toarray()
+    named = _named_columns(pset)[active]
+    features = pset.features[:, active[named]]
+    batch_features = batch.features[:, active[named]].T.toarray()
+    leaning = pset.features[:, active[~named]]
+    batch_leaning = batch.features[:, active[~named]].T.toarray()
     excluded_t = batch.phrase_hits.T.tocsc()
     seed_rows = pset.seed_rows
     seed_sims = remap = None
@@ -145,29 +150,48 @@ def rank_batch(
         scores = pset.text[start:stop] @ batch.vectors.T
         if weights.text != 1.0:
             scores *= weights.text
-        feature_hits = None
+        if leaning.nnz:
+            scores += leaning[start:stop] @ batch_leaning
+        # the cut-off learned from the day: a pick that matched nothing by name must
+        # stand out from this profile's usual score for the batch's papers
+        spread = pset.spread[start:stop]
+        learned = np.isfinite(spread)
+        floors = np.full(stop - start, -np.inf, dtype=np.float32)
+        if learned.any():
+            above = scores.mean(axis=1) + np.where(learned, spread, 0) * scores.std(axis=1)
+            floors = np.where(learned, above, -np.inf)
+        named_hits = None
         if features.nnz:
             extra = features[start:stop] @ batch_features
             scores += extra
             # every feature weight is positive, so any part above 0 is a match
-            feature_hits = extra > 0
+            named_hits = extra > 0
             del extra
         banned = (pset.exclude[start:stop] @ excluded_t).tocoo()
         scores[banned.row, banned.col] = -np.inf
         cols, values = _top(scores, k, batch.id_rank)
+        hit = (
+            np.take_along_axis(named_hits, cols, axis=1)
+            if named_hits is not None
+            else np.zeros(cols.shape, dtype=bool)
+        )
+        relative = pset.relative[start:stop]
+        # a share of the day's best: only when the best is a match at all
+        least = np.where(relative > 0, np.maximum(values[:, 0], 0) * relative, -np.inf)
         keep = (
             (position < pset.limits[start:stop, None])
             & np.isfinite(values)
             & (values > pset.floors[start:stop, None])
+            & (hit | (values >= floors[:, None]))
+            & (values >= least[:, None])
         )
         cols = np.where(keep, cols, -1)
         ranking.cols[start:stop] = cols
         ranking.scores[start:stop] = np.where(keep, values, 0)
         safe = np.maximum(cols, 0)
-        # without a feature part, a pick's score is its text part
-        matched = values >= MIN_TEXT * weights.text
-        if feature_hits is not None:
-            matched |= np.take_along_axis(feature_hits, safe, axis=1)
+        # a pick matched if something named did, or its text part shows (a seed
+        # category's lean alone is not a match)
+        matched = hit | (values >= MIN_TEXT * weights.text)
         ranking.matched[start:stop] = matched & keep
         ranking.keyword_bits[start:stop] = _bits(phrase_dense, safe, pset.keyword_cols[start:stop])
         ranking.author_bits[start:stop] = _bits(author_dense, safe, pset.author_cols[start:stop])
@@ -187,6 +211,16 @@ def rank_batch(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(run, range(0, n, chunk)))
     return ranking
+
+
+def _named_columns(pset: ProfileSet) -> np.ndarray:
+    """Which columns of ``pset.features`` a profile names (not a seed category's lean)."""
+    named = np.ones(pset.features.shape[1], dtype=bool)
+    offset = len(pset.phrases) + len(pset.authors)
+    for key, col in pset.categories.items():
+        if key.startswith("="):
+            named[offset + col] = False
+    return named
 
 
 def _bits(hits: np.ndarray, cols: np.ndarray, wanted: np.ndarray) -> np.ndarray:

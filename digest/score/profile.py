@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from digest.models import Paper, Profile
+from digest.models import Cutoff, Paper, Profile
 from digest.score.text import fold, phrase, short
 from digest.score.textmodel import TextModel, paper_text
 
@@ -43,6 +43,25 @@ class Weights:
 DEFAULT_WEIGHTS = Weights()
 
 
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """A cut-off as the daily pass applies it to one profile's scores of a batch: a
+    pick must score at least ``relative`` times the day's best, and stand out from
+    the day's papers by at least ``spread`` standard deviations above their mean
+    score for this profile. The second part is learned from each day's scores, so
+    that a quiet day for a profile stays short instead of padded with noise."""
+
+    relative: float
+    spread: float
+
+
+CUTOFFS: dict[str, Threshold] = {
+    "strong": Threshold(relative=0.65, spread=4.0),
+    "good": Threshold(relative=0.4, spread=3.0),
+    "any": Threshold(relative=0.0, spread=-np.inf),
+}
+
+
 @dataclass(slots=True)
 class ProfileVector:
     """Everything the daily pass needs of one profile, precomputed."""
@@ -57,6 +76,7 @@ class ProfileVector:
     max_papers: int = 20
     min_score: float = 0.0
     has_text: bool = True
+    cutoff: Cutoff = "good"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +173,7 @@ def build_profile(
         max_papers=profile.max_papers,
         min_score=profile.min_score,
         has_text=bool(positives),
+        cutoff=profile.cutoff,
     )
 
 

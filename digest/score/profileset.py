@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from digest.score.profile import DEFAULT_WEIGHTS, ProfileVector, Weights
+from digest.score.profile import CUTOFFS, DEFAULT_WEIGHTS, ProfileVector, Weights
 
 
 def sparse_matrix(
@@ -51,6 +51,8 @@ class ProfileSet:
     seed_rows: np.ndarray
     limits: np.ndarray
     floors: np.ndarray
+    relative: np.ndarray
+    spread: np.ndarray
 
     def __len__(self) -> int:
         return len(self.profiles)
@@ -126,4 +128,6 @@ class ProfileSet:
             seed_rows=padded([p.seed_rows.tolist() for p in profiles], limit=1 << 30),
             limits=np.array([p.max_papers for p in profiles], dtype=np.int64),
             floors=np.array([p.min_score for p in profiles], dtype=np.float32),
+            relative=np.array([CUTOFFS[p.cutoff].relative for p in profiles], np.float32),
+            spread=np.array([CUTOFFS[p.cutoff].spread for p in profiles], np.float32),
         )

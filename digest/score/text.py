@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 from scipy import sparse
@@ -24,6 +25,12 @@ def tokens(text: str) -> list[str]:
         t[:-1] if len(t) > 3 and t.endswith("s") and not t.endswith("ss") else t
         for t in _TOKEN.findall(fold(text))
     ]
+
+
+@lru_cache(maxsize=8192)
+def _text_tokens(text: str) -> tuple[str, ...]:
+    """A paper's tokens, kept: every shard of a day reads the same batch."""
+    return tuple(tokens(text))
 
 
 def phrase(text: str) -> str:
@@ -47,7 +54,7 @@ def phrase_matrix(texts: Sequence[str], phrases: Sequence[str]) -> sparse.csr_ma
     rows: list[int] = []
     cols: list[int] = []
     for row, text in enumerate(texts):
-        words = tokens(text)
+        words = _text_tokens(text)
         found = {single[t] for t in words if t in single}
         for i, token in enumerate(words):
             lengths = by_first.get(token)

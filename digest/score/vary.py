@@ -28,14 +28,23 @@ def _reasons(why: str) -> tuple[str, ...]:
     return tuple(why.split(SEPARATOR))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
+def _phrases(reason: str) -> tuple[str, ...]:
+    """The keyword phrases of a ``keywords: a, b`` reason; none for another reason."""
+    return tuple(reason.removeprefix(KEYWORDS).split(", ")) if reason.startswith(KEYWORDS) else ()
+
+
+@lru_cache(maxsize=1 << 17)
+def _title_has(phrase: str, title: str) -> bool:
+    return re.search(rf"\b{re.escape(phrase)}", title, re.IGNORECASE) is not None
+
+
 def _in_title(reasons: tuple[str, ...], title: str) -> str:
     """The first matched keyword the title holds, or ``""``."""
     for reason in reasons:
-        if reason.startswith(KEYWORDS):
-            for phrase in reason.removeprefix(KEYWORDS).split(", "):
-                if re.search(rf"\b{re.escape(phrase)}", title, re.IGNORECASE):
-                    return phrase
+        for phrase in _phrases(reason):
+            if _title_has(phrase, title):
+                return phrase
     return ""
 
 
@@ -76,35 +85,32 @@ def vary(picks: Sequence[ScoredPaper], words: tuple[str, ...] = ()) -> list[Scor
     first = picks[0].why
     shared = frozenset(_reasons(first))
     for sp in picks[1:]:
-        if sp.why != first:
+        if sp.why != first and shared:
             shared = shared.intersection(_reasons(sp.why))
     out = [_first(picks[0], words)]
-    for paper, score, why, profile in picks[1:]:
-        cats = paper.categories
-        new = _rewrite(why, shared, paper.title, paper.abstract, cats[0] if cats else "", words)
-        out.append(ScoredPaper(paper, score, new, profile))
+    for sp in picks[1:]:
+        new = _rewrite(sp, shared, words)
+        out.append(sp if new == sp.why else sp._replace(why=new))
     return out
 
 
-@lru_cache(maxsize=65536)
-def _rewrite(
-    why: str,
-    shared: frozenset[str],
-    title: str,
-    abstract: str,
-    category: str,
-    words: tuple[str, ...],
-) -> str:
+def _rewrite(sp: ScoredPaper, shared: frozenset[str], words: tuple[str, ...]) -> str:
     """One pick's why: what it shares with every other pick of its section left out,
     a keyword in its title first."""
-    reasons = _reasons(why)
-    phrase = _in_title(reasons, title)
-    said = KEYWORDS + phrase  # a keyword reason that the title hint says already
-    own = [r for r in reasons if r not in shared and r != said]
-    lead = [f"\u201c{phrase}\u201d in the title"] if phrase else []
-    if not lead and not own and reasons == (GENERIC,):
-        mentions = _mentions(title, abstract, category, words)
-        lead = [mentions] if mentions else []
+    reasons = _reasons(sp.why)
+    paper = sp.paper
+    phrase = _in_title(reasons, paper.title)
+    if phrase:
+        said = KEYWORDS + phrase  # a keyword reason that the title hint says already
+        lead = [f"\u201c{phrase}\u201d in the title"]
+        own = [r for r in reasons if r not in shared and r != said]
+    else:
+        lead = []
+        own = [r for r in reasons if r not in shared]
+        if not own and reasons == (GENERIC,):
+            cats = paper.categories
+            mentions = _mentions(paper.title, paper.abstract, cats[0] if cats else "", words)
+            lead = [mentions] if mentions else []
     return SEPARATOR.join(lead + own or list(reasons[:1]))
 
 

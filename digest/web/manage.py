@@ -75,6 +75,7 @@ def manage_page(
         unsubscribe_url=web.links.path("unsubscribe", sub.id),
         suppression=web.store.suppression(sub.id) if sub.status == Status.SUPPRESSED else None,
         hours=range(24),
+        cutoffs=manage_form.CUTOFF_CHOICES,
         weekdays=forms.WEEKDAYS,
         timezones=forms.timezone_names(),
     )

@@ -51,6 +51,7 @@ class ProfileFields:
     categories: str = ""
     seeds: str = ""
     max_papers: str = "20"
+    cutoff: str = "good"
     delete: bool = False
     inline_seeds: list[SeedPaper] = field(default_factory=list)
     keep_inline: list[int] = field(default_factory=list)
@@ -93,6 +94,7 @@ def fields_from_profile(profile: Profile) -> ProfileFields:
         categories=", ".join(profile.categories),
         seeds="\n".join(s.id for s in profile.seed_papers if s.id),
         max_papers=str(profile.max_papers),
+        cutoff=profile.cutoff,
         inline_seeds=inline,
         keep_inline=list(range(len(inline))),
     )
@@ -146,6 +148,7 @@ def read_manage_form(form: Form, stored: Sequence[Profile]) -> ManageForm:
                 categories=one(form, key + "categories"),
                 seeds=one(form, key + "seeds"),
                 max_papers=one(form, key + "max_papers") or "20",
+                cutoff=one(form, key + "cutoff") or "good",
                 delete=one(form, key + "delete") == "1",
                 inline_seeds=inline,
                 keep_inline=[k for k in keep if 0 <= k < len(inline)],
@@ -233,6 +236,21 @@ def _max_papers(text: str, key: str, errors: Errors) -> int:
     return number
 
 
+CUTOFF_CHOICES = {
+    "strong": "Only strong matches",
+    "good": "Good matches and better",
+    "any": "Anything that matched, up to the maximum",
+}
+"""The manage page's words for each :data:`digest.models.Cutoff`."""
+
+
+def _cutoff(text: str, key: str, errors: Errors) -> str:
+    if text not in CUTOFF_CHOICES:
+        errors[key] = "Choose one of the listed options."
+        return "good"
+    return text
+
+
 _MODEL_FIELDS = {"seed_papers": "seeds"}
 
 
@@ -281,6 +299,7 @@ def validate_manage(
             "seed_papers": [SeedPaper(id=s) for s in seeds]
             + [row.inline_seeds[k] for k in row.keep_inline],
             "max_papers": _max_papers(row.max_papers, key + "max_papers", errors),
+            "cutoff": _cutoff(row.cutoff, key + "cutoff", errors),
         }
         if before is not None:
             data.update(min_score=before.min_score, liked=before.liked, disliked=before.disliked)

@@ -54,6 +54,7 @@ def test_manage_saves_every_field_at_once(
             "p0.categories": "cs.GT, econ",
             "p0.seeds": "https://arxiv.org/abs/2606.27442v1",
             "p0.max_papers": "5",
+            "p0.cutoff": "strong",
             "p1.name": "graphs",
             "p1.keywords": "graph neural network",
             "send_hour": "21",
@@ -79,6 +80,7 @@ def test_manage_saves_every_field_at_once(
     )
     assert first.seed_papers == [SeedPaper(id="2606.27442")]
     assert first.max_papers == 5
+    assert (first.cutoff, second.cutoff) == ("strong", "good"), "good matches by default"
     assert first.liked == ["2606.27442"], "feedback survives a rename"
     assert second.name == "graphs"
     sub = papers.subscriber(sid)
@@ -93,6 +95,7 @@ def test_manage_saves_every_field_at_once(
     shown = client.get(done.headers["location"])
     assert "Saved." in shown.text
     assert "mechanism design ^2" in shown.text
+    assert '<option value="strong" selected>Only strong matches</option>' in shown.text
 
 
 def test_control_characters_typed_into_the_manage_form_never_reach_the_day(
@@ -162,6 +165,7 @@ def test_deleting_a_profile_and_keeping_one(
     [
         ({"p0.max_papers": "0"}, "p0-max_papers", "from 1 to 200"),
         ({"p0.max_papers": "many"}, "p0-max_papers", "from 1 to 200"),
+        ({"p0.cutoff": "loose"}, "p0-cutoff", "one of the listed options"),
         ({"p0.categories": "cs.LG, not a category!"}, "p0-categories", "Not a category"),
         ({"p0.keywords": "fine\nweighted ^11"}, "p0-keywords", "up to 10"),
         ({"p0.keywords": "x" * 20_001}, "p0-keywords", "Too long"),
