@@ -16,6 +16,7 @@ and the one address: each reader's return path (:meth:`LinkMaker.return_path`).
 
 from __future__ import annotations
 
+import copy
 from urllib.parse import quote
 
 from digest.models import Links
@@ -49,6 +50,12 @@ class LinkMaker:
         self.tokens = tokens
         local, _, self._bounce_domain = (bounce_address or "").rpartition("@")
         self._bounce_local = local.partition("+")[0]
+
+    def at(self, when: float) -> LinkMaker:
+        """The same links, with expiring tokens dated ``when`` (seconds since the epoch)."""
+        made = copy.copy(self)
+        made.tokens = self.tokens.at(when)
+        return made
 
     def return_path(self, subscriber_id: int) -> str | None:
         """The envelope sender of mail to this subscriber: ``mail.bounce_address`` with

@@ -17,6 +17,7 @@ import json
 import logging
 import tomllib
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from zoneinfo import available_timezones
@@ -38,8 +39,10 @@ _CUT_FIELDS = frozenset({"title", "abstract"})
 
 
 @functools.cache
+@cache
 def time_zones() -> frozenset[str]:
-    """The IANA time zone names this machine knows, and UTC."""
+    """The IANA time zone names this machine knows, and UTC (read once: listing them
+    walks the time zone database)."""
     return frozenset(available_timezones()) | {"UTC"}
 
 

@@ -180,6 +180,11 @@ class Renderer:
         self._picks: dict[str, _Picks] = {}
         self._days: dict[date, tuple[str, str]] = {}
 
+    @property
+    def size(self) -> int:
+        """How many papers' picks this renderer keeps."""
+        return len(self._picks)
+
     # picks -------------------------------------------------------------------------
 
     def _stencil(self, template: Template, paper: Paper, context: dict[str, Any]) -> Stencil:

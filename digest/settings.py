@@ -226,10 +226,12 @@ class Settings(BaseSettings):
     digest_history: int = Field(
         default=10, ge=1, description="How many past digests a personal RSS feed keeps."
     )
-    feed_storage: Literal["files", "database"] = Field(
-        default="files",
-        description="Where the day keeps each digest's feed items for the web app: files "
-        "in data_dir (one machine), or the database (workers and web apps on many).",
+    feed_storage: Literal["ledger", "files", "database"] = Field(
+        default="ledger",
+        description="How personal feeds are made: from the send ledger when a feed is "
+        "fetched (the day writes nothing more; a conditional GET costs one query), or "
+        "rendered by the day into files in data_dir (one machine) or database rows "
+        "(many), for sites whose feeds are fetched far more often than mailed.",
     )
     sources: list[SourceSettings] = Field(
         default_factory=list, description="The sources `digest collect` reads."
@@ -267,8 +269,8 @@ class Settings(BaseSettings):
     def _shared_feeds(self) -> Self:
         if self.day.engine == "celery" and self.feed_storage == "files":
             raise ValueError(
-                'day.engine = "celery" needs feed_storage = "database": workers on other '
-                "machines write feeds that the web app serves"
+                'day.engine = "celery" needs feed_storage = "ledger" or "database": '
+                "workers on other machines write feeds that the web app serves"
             )
         return self
 

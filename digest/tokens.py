@@ -59,7 +59,13 @@ class Tokens:
         so that a digest's links are the same whichever worker makes them, and when."""
         if len(secret) < MIN_SECRET:
             raise ValueError(f"secret_key must be at least {MIN_SECRET} characters")
+        self._secret = secret
         self._signers: dict[str, Signer] = {p: _signer(secret, p, clock) for p in PURPOSES}
+
+    def at(self, when: float) -> Tokens:
+        """The same signer, with expiring tokens dated ``when`` (seconds since the
+        epoch): a page made again later carries the same links."""
+        return Tokens(self._secret, clock=lambda: when)
 
     def make(self, purpose: Purpose, *subject: int) -> str:
         """The subject's ids in hex, joined by dots, signed by the purpose's signer (with

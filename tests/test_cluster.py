@@ -19,10 +19,11 @@ import pytest
 import time_machine
 
 from digest.day.cluster import run_shards
-from digest.day.feeds import stored_feed
+from digest.day.feeds import served_feed
 from digest.day.plan import owner_alive, plan_day
 from digest.day.run import run_day
 from digest.day.shard import ShardReport, link_maker, open_store
+from digest.render import Renderer
 from digest.settings import Settings, load_settings
 from tests.conftest import NOW
 from tests.postgres import PostgresServer
@@ -180,20 +181,21 @@ def test_the_same_day_on_celery_and_postgresql_as_on_the_local_pool_and_sqlite(
     assert outbox(local) == outbox(cluster)
     assert len(outbox(local)) == 60
 
-    def fragments(settings: Settings) -> dict[str, list[bytes | None]]:
-        """Each reader's feed items, as the web app would serve them."""
+    def feeds(settings: Settings) -> dict[str, bytes | None]:
+        """Each reader's feed as the web app serves it: made from the ledger here, from
+        the fragments the workers wrote into PostgreSQL on the cluster."""
         store = open_store(settings)
         links = link_maker(settings)
-        found = {}
-        for sub in store.subscribers():
-            stored = stored_feed(settings, links, sub.id, store=store)
-            assert stored is not None
-            found[sub.email] = stored.read()
+        renderer = Renderer(settings)
+        found = {
+            sub.email: served_feed(store, settings, sub, links=links, renderer=renderer)
+            for sub in store.subscribers()
+        }
         store.close()
         return found
 
-    assert len(fragments(local)) == 60
-    assert fragments(local) == fragments(cluster)
+    assert len(feeds(local)) == 60 and all(feeds(local).values())
+    assert feeds(local) == feeds(cluster)
     assert not (cluster.data_dir / "feeds").exists()
 
 
@@ -242,8 +244,10 @@ def test_a_shard_another_machine_holds_is_taken_over_when_its_lease_runs_out(
 def test_celery_is_refused_with_feeds_kept_in_files(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     config = tmp_path / "digest.toml"
-    config.write_text(f'data_dir = "{tmp_path / "data"}"\nsecret_key = "{SECRET}"\n')
+    config.write_text(
+        f'data_dir = "{tmp_path / "data"}"\nsecret_key = "{SECRET}"\nfeed_storage = "files"\n'
+    )
     args = [DIGEST, "run", "--engine", "celery", "--no-collect", "--config", str(config)]
     refused = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2
-    assert 'feed_storage = "database"' in refused.stderr
+    assert 'feed_storage = "ledger" or "database"' in refused.stderr

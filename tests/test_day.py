@@ -255,6 +255,7 @@ def test_papers_come_once_the_next_day_only_new_ones(
 def test_an_empty_day_sends_no_email_and_tells_the_feed_why(
     day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
 ) -> None:
+    smtp_settings = smtp_settings.model_copy(update={"feed_storage": "files"})
     run(day_store, smtp_settings)
     feeds = {p: p.read_bytes() for p in (smtp_settings.data_dir / "feeds").rglob("*.xml")}
     assert len(feeds) == 4
@@ -271,6 +272,7 @@ def test_an_empty_day_sends_no_email_and_tells_the_feed_why(
 def test_rss_only_readers_get_a_feed_and_no_email(
     day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
 ) -> None:
+    smtp_settings = smtp_settings.model_copy(update={"feed_storage": "files"})
     sub = day_store.subscriber("bob@example.org")
     day_store.update_subscriber(sub.id, channels=["rss"])
     report = run(day_store, smtp_settings)
@@ -362,6 +364,7 @@ def test_a_crash_on_a_named_day_long_ago_is_finished_by_the_same_command(
 def test_the_next_days_feed_holds_both_digests(
     day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
 ) -> None:
+    smtp_settings = smtp_settings.model_copy(update={"feed_storage": "files"})
     run(day_store, smtp_settings)
     collect_sources(
         day_store,

@@ -12,13 +12,12 @@ import time_machine
 from click.testing import CliRunner
 
 from digest.cli import main
-from digest.day.feeds import stored_feed
+from digest.day.feeds import feed_xml
 from digest.day.quiet import NOTHING_COLLECTED, note
 from digest.day.run import DayReport, run_day
 from digest.day.shard import link_maker, open_store
 from digest.day.sources import collect_sources
 from digest.models import Keyword, Profile
-from digest.render import Renderer
 from digest.score.textmodel import TextModel
 from digest.settings import Settings, SourceSettings, load_settings
 from digest.sources.formats import parse
@@ -77,10 +76,9 @@ def bodies(server: SmtpServer) -> dict[str, tuple[str, str, str]]:
 def feed_entries(store: Store, settings: Settings, email: str) -> list[feedparser.FeedParserDict]:
     sub = store.subscriber(email)
     assert sub is not None
-    links = link_maker(settings)
-    found = stored_feed(settings, links, sub.id)
-    assert found is not None, f"{email} has no feed"
-    xml = found.xml(Renderer(settings), settings, links, sub)
+    # made from the ledger, as the web app makes it by default
+    xml, updated = feed_xml(store, settings, sub, links=link_maker(settings))
+    assert updated is not None, f"{email} has no feed"
     parsed = feedparser.parse(xml)
     assert parsed.bozo == 0
     return parsed.entries

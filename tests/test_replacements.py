@@ -101,6 +101,11 @@ def test_replacements_can_go_to_everyone_or_no_one(legacy_day: Store, settings: 
 def test_the_why_of_a_real_day_varies_from_pick_to_pick(
     legacy_day: Store, settings: Settings
 ) -> None:
+    # every pick that matched, not just the strongest: enough picks to vary
+    other = legacy_day.subscriber("other@example.org")
+    assert other is not None
+    (profile,) = legacy_day.profiles(other.id)
+    legacy_day.save_profiles(other.id, [profile.model_copy(update={"cutoff": "any"})], now=NOW)
     whys = list(picked(legacy_day, settings)["other@example.org"].values())
     assert len(whys) >= 5
     assert len(set(whys)) >= 4, whys

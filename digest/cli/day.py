@@ -201,8 +201,8 @@ def run_command(
     """
     if engine == "celery" and settings.feed_storage == "files":
         raise ConfigProblem(
-            '--engine celery needs feed_storage = "database": workers on other machines '
-            "write feeds that the web app serves"
+            '--engine celery needs feed_storage = "ledger" or "database": workers on other '
+            "machines write feeds that the web app serves"
         )
     store = open_data(settings)
     if only is not None and store.subscriber(only) is None:

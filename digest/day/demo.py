@@ -18,7 +18,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from digest.accounts import import_subscribers
-from digest.day.feeds import stored_feed
+from digest.day.feeds import served_feed
 from digest.day.preview import preview
 from digest.day.run import DayReport, run_day
 from digest.day.shard import link_maker, open_store
@@ -48,11 +48,11 @@ def _write_feeds(store: Store, settings: Settings) -> list[Path]:
     renderer = Renderer(settings)
     written = []
     for sub in store.subscribers(status=Status.ACTIVE):
-        found = stored_feed(settings, links, sub.id)
+        found = served_feed(store, settings, sub, links=links, renderer=renderer)
         if found is not None:
             path = settings.data_dir / "previews" / f"{sub.email}.rss"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(found.xml(renderer, settings, links, sub))
+            path.write_bytes(found)
             written.append(path)
     return written
 

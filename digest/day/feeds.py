@@ -1,13 +1,14 @@
-"""Personal RSS feeds: written by the day, read by the web app.
+"""Personal RSS feeds, made from the send ledger or written by the day.
 
-The day writes each digest's rendered feed items once, as a fragment: a file
-``feeds/days/<day>/<feed token>.xml``, or with ``feed_storage = "database"`` a row that
-every machine sees; it never reads or rewrites an older digest, so
-its cost does not grow with a feed's history. The web app serves a feed by joining the
-reader's last ``digest_history`` fragments inside the feed page, and answers a
-conditional GET from the fragments' sizes and times alone. Day folders older than
-any feed can show are deleted after each collect. A reader with no fragment
-yet (digests recorded by an older version) gets a feed built from the ledger.
+By default (``feed_storage = "ledger"``) the day writes nothing for feeds: a feed is
+made when it is fetched, from the reader's last ``digest_history`` ledger rows (what
+each digest held, and its note), and a conditional GET is answered from those rows'
+ids and times alone, without rendering. With ``feed_storage = "files"`` or
+``"database"`` the day writes each digest's rendered feed items once, as a fragment: a
+file ``feeds/days/<day>/<feed token>.xml`` or a row that every machine sees; it never
+reads or rewrites an older digest, and the web app serves a feed by joining the
+reader's last fragments. Day folders older than any feed can show are deleted after
+each collect. A reader with no fragment yet gets a feed built from the ledger.
 """
 
 from __future__ import annotations
@@ -25,7 +26,16 @@ from digest.models import Digest, DigestSection, Paper, ScoredPaper, Subscriber
 from digest.render import Renderer
 from digest.settings import Settings
 from digest.store import Item, Store
-from digest.store.ledger import DEFERRED, FAILED, FEED_ONLY, PENDING, SENDING, SENT
+from digest.store.ledger import (
+    DEFERRED,
+    EMPTY,
+    FAILED,
+    FEED_ONLY,
+    PENDING,
+    SENDING,
+    SENT,
+    Delivery,
+)
 
 
 def sections(items: Sequence[Item], papers: Mapping[str, Paper]) -> tuple[DigestSection, ...]:
@@ -40,24 +50,48 @@ def sections(items: Sequence[Item], papers: Mapping[str, Paper]) -> tuple[Digest
     return tuple(DigestSection(name, tuple(picks)) for name, picks in found.items())
 
 
-def feed_digests(
-    store: Store, subscriber: Subscriber, settings: Settings, links: LinkMaker
-) -> tuple[list[Digest], list[datetime]]:
-    """The reader's last ``digest_history`` recorded digests, newest first, and when
-    each was sent (or decided)."""
-    recent = [
+def recent(store: Store, subscriber: Subscriber, settings: Settings) -> list[Delivery]:
+    """The ledger rows a feed made from the ledger shows: the reader's last
+    ``digest_history`` digests that have papers or a note, newest first."""
+    return [
         d
         for d in store.recent_deliveries(subscriber.id, settings.digest_history)
-        if d.status in (SENT, FEED_ONLY, FAILED, DEFERRED, SENDING, PENDING)
+        if d.status in (SENT, FEED_ONLY, FAILED, DEFERRED, SENDING, PENDING, EMPTY)
     ]
-    items = store.items(d.id for d in recent)
-    papers = store.get_papers(i.paper_id for its in items.values() for i in its)
-    shared = links.links(subscriber.id)
-    digests = [
-        Digest(subscriber.email, d.day, sections(items[d.id], papers), shared) for d in recent
-    ]
-    times = [d.sent_at or datetime.combine(d.day, datetime.min.time()) for d in recent]
-    return digests, times
+
+
+def ledger_etag(rows: Sequence[Delivery]) -> str:
+    """A validator for a feed made from these ledger rows: it changes when a row is
+    added or finished, and costs no rendering."""
+    key = "|".join(f"{d.id}:{d.status}:{d.updated_at}" for d in rows)
+    return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+
+
+def when(d: Delivery) -> datetime:
+    """When a recorded digest was sent (or decided: its day)."""
+    return d.sent_at or datetime.combine(d.day, datetime.min.time())
+
+
+def feed_digests(
+    store: Store,
+    subscriber: Subscriber,
+    settings: Settings,
+    links: LinkMaker,
+    rows: Sequence[Delivery] | None = None,
+) -> tuple[list[Digest], list[datetime]]:
+    """The reader's last ``digest_history`` recorded digests (or those of ``rows``),
+    newest first, each with its note, and when each was sent (or decided)."""
+    found = recent(store, subscriber, settings) if rows is None else list(rows)
+    recorded = store.recorded(d.id for d in found)
+    papers = store.get_papers(i.paper_id for its, _ in recorded.values() for i in its)
+    digests = []
+    for d in found:
+        items, note = recorded[d.id]
+        # links dated by the digest, as the day dated them: a feed made again later
+        # is the same bytes, and its links expire with the digest's
+        dated = links.at(when(d).replace(tzinfo=UTC).timestamp()).links(subscriber.id)
+        digests.append(Digest(subscriber.email, d.day, sections(items, papers), dated, note))
+    return digests, [when(d) for d in found]
 
 
 def feed_xml(
@@ -67,13 +101,32 @@ def feed_xml(
     *,
     links: LinkMaker,
     renderer: Renderer | None = None,
+    rows: Sequence[Delivery] | None = None,
 ) -> tuple[bytes, datetime | None]:
-    """The personal feed built from the ledger, and when it last changed (None
-    before the first digest)."""
+    """The personal feed built from the ledger (from ``rows`` of it, if given), and
+    when it last changed (None before the first digest)."""
     renderer = renderer or Renderer(settings)
-    digests, times = feed_digests(store, sub, settings, links)
-    entries = [(t, b"".join(renderer.feed_items(d))) for d, t in zip(digests, times, strict=True)]
+    digests, times = feed_digests(store, sub, settings, links, rows)
+    entries = []
+    for d, t in zip(digests, times, strict=True):
+        pieces = renderer.feed_items(d) if d.size else []
+        if d.note:
+            pieces = [renderer.note_item(d.day, d.note), *pieces]
+        if pieces:
+            entries.append((t, b"".join(pieces)))
     return _page(renderer, settings, links, sub, entries), max(times, default=None)
+
+
+def served_feed(
+    store: Store, settings: Settings, sub: Subscriber, *, links: LinkMaker, renderer: Renderer
+) -> bytes | None:
+    """The reader's feed as the web app serves it, or None before their first digest."""
+    if settings.feed_storage != "ledger":
+        stored = stored_feed(settings, links, sub.id, store=store)
+        if stored is not None:
+            return stored.xml(renderer, settings, links, sub)
+    body, updated = feed_xml(store, settings, sub, links=links, renderer=renderer)
+    return body if updated is not None else None
 
 
 def _page(
@@ -236,6 +289,8 @@ class FeedWriter:
         self.store = store
         self._made: set[date] = set()
         self._rows: list[tuple[int, date, bytes]] = []
+        self.written = settings.feed_storage != "ledger"
+        """Whether the day writes feed items; else feeds are made from the ledger."""
         if settings.feed_storage == "database" and store is None:
             raise ValueError("feeds in the database are written through the store")
 

@@ -127,9 +127,15 @@ def rank(
     flat = [(key, c) for key, cs in owners.items() for c in cs]
     if not flat or not papers:
         return {key: [] for key in owners}
-    ranking = rank_batch(ProfileSet.build(vectors), papers, matrix, seeds=seeds)  # type: ignore[arg-type]
     replaced = {p.id: i for i, p in enumerate(papers) if p.announce == REPLACE}
     hidden = replaced if replacements != "all" else {}
+    ranked, ranked_matrix = papers, matrix
+    if hidden:
+        # not ranked at all: a paper no one gets by its score must not set the day's
+        # best that a profile's cut-off is measured against
+        rows = [i for i, p in enumerate(papers) if p.id not in hidden]
+        ranked, ranked_matrix = [papers[i] for i in rows], matrix[rows]
+    ranking = rank_batch(ProfileSet.build(vectors), ranked, ranked_matrix, seeds=seeds)  # type: ignore[arg-type]
     by_owner: dict[K, list[tuple[str, list]]] = {key: [] for key in owners}  # type: ignore[type-arg]
     words: dict[tuple[K, str], tuple[str, ...]] = {}
     for row, (key, cached) in enumerate(flat):

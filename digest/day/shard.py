@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from digest.day import quiet
@@ -229,7 +229,8 @@ class Worker:
             if isinstance(outcome, _Retry):
                 retry.append(outcome)
             else:
-                done.append(outcome)
+                # kept with the digest: a feed made from the ledger says it too
+                done.append(replace(outcome, note=note) if note else outcome)
             if self.on_digest is not None:
                 self.on_digest()
             if len(done) >= self.batch:
@@ -253,19 +254,21 @@ class Worker:
         clock: _Clock,
     ) -> Finished | _Retry:
         rss = "rss" in sub.channels
+        # feed items rendered now, rather than from the ledger when the feed is fetched
+        written = rss and self.feeds.written
         if not items and not self.settings.mail.send_empty:
             report.empty += 1
-            if rss:  # a feed says why it has nothing new, like an email would
+            if written:  # a feed says why it has nothing new, like an email would
                 self.feeds.add(sub, row.day, [self.renderer.note_item(row.day, note)])
                 report.feeds += 1
             return Finished(row.id, EMPTY)
         digest = Digest(sub.email, row.day, sections, self.links.links(sub.id, row.id), note)
         email = "email" in sub.channels
         if email:
-            rendered = self.renderer.render(digest, items=rss)
+            rendered = self.renderer.render(digest, items=written)
             fresh = rendered.items
         else:
-            fresh = self.renderer.feed_items(digest) if rss else None
+            fresh = self.renderer.feed_items(digest) if written else None
         clock.lap("render")
         if fresh is not None and (items or note):
             if note:

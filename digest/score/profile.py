@@ -151,7 +151,7 @@ def build_profile(
     if positives:
         text = _unit(np.vstack(positives).mean(axis=0))
     if contrast is None:
-        contrast = Contrast.of(model)
+        contrast = model.kept("contrast", Contrast.of)
     if contrast is not None and len(papers) >= MIN_LEARN:
         text = _unit(text + contrast.direction(papers))
     if disliked is not None and len(disliked):
@@ -245,7 +245,7 @@ def profile_vectors(
     with_keywords = [i for i, t in enumerate(keyword_texts) if t]
     embedded = model.embed_texts([keyword_texts[i] for i in with_keywords])
     keyword_vectors: dict[int, np.ndarray] = dict(zip(with_keywords, embedded, strict=True))
-    contrast = Contrast.of(model)
+    contrast = model.kept("contrast", Contrast.of)
     built = [
         build_profile(
             profile,

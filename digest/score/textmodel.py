@@ -84,13 +84,34 @@ class TextModel:
         return self._unit_rows(self.vectorizer.transform(texts))
 
     def _unit_rows(self, sparse: Any) -> np.ndarray:
-        dense = (self.svd.transform(sparse) if self.svd is not None else sparse.toarray()).astype(
-            np.float32
-        )
+        if self.svd is None:
+            dense = sparse.toarray().astype(np.float32)
+        else:
+            dense = np.asarray(sparse @ self._projection(), dtype=np.float32)
         norms = np.linalg.norm(dense, axis=1, keepdims=True)
         np.divide(dense, norms, out=dense, where=norms > 0)
         result: np.ndarray = dense
         return result
+
+    def _projection(self) -> np.ndarray:
+        """The SVD's projection, kept C-ordered once: ``svd.transform`` multiplies by
+        its transpose, which scipy copies (vocabulary x dims) on every call."""
+        found: np.ndarray | None = self.__dict__.get("_kept_projection")
+        if found is None:
+            assert self.svd is not None
+            found = np.ascontiguousarray(self.svd.components_.T, dtype=np.float32)
+            self.__dict__["_kept_projection"] = found
+        return found
+
+    def kept(self, name: str, make: Any) -> Any:
+        """A value derived from the model, made once per process and never stored."""
+        key = f"_kept_{name}"
+        if key not in self.__dict__:
+            self.__dict__[key] = make(self)
+        return self.__dict__[key]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_kept_")}
 
     def embed(self, papers: Sequence[Paper]) -> np.ndarray:
         return self.embed_texts([paper_text(p.title, p.abstract, p.authors) for p in papers])

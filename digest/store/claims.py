@@ -192,7 +192,7 @@ class ClaimStore(StoreBase):
                 "new_status": f.status,
                 "new_error": f.error,
                 "new_message_id": f.message_id,
-                "new_items": pack_items(f.items) if f.items else None,
+                "new_items": pack_items(f.items, f.note) if f.items or f.note else None,
                 "new_sent_at": now if f.status in (SENT, FEED_ONLY) else None,
             }
             for f in done

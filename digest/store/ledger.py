@@ -69,6 +69,7 @@ class Delivery:
     sent_at: datetime | None
     after_batch_id: int | None = None
     owner: str | None = None
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,18 +81,26 @@ class Finished:
     items: tuple[Item, ...] = ()
     message_id: str | None = None
     error: str | None = None
+    note: str = ""
 
 
-def pack_items(items: Sequence[Item]) -> bytes:
-    return zlib.compress(
-        json.dumps([[i.profile, i.paper_id, i.score, i.why] for i in items]).encode(), 1
-    )
+def pack_items(items: Sequence[Item], note: str = "") -> bytes:
+    """A digest's items, and the note that said why it was empty or short, if any."""
+    rows = [[i.profile, i.paper_id, i.score, i.why] for i in items]
+    return zlib.compress(json.dumps({"items": rows, "note": note} if note else rows).encode(), 1)
+
+
+def unpack(data: bytes | None) -> tuple[list[Item], str]:
+    if not data:
+        return [], ""
+    found = json.loads(zlib.decompress(data))
+    if isinstance(found, dict):
+        return [Item(*row) for row in found["items"]], str(found.get("note") or "")
+    return [Item(*row) for row in found], ""
 
 
 def unpack_items(data: bytes | None) -> list[Item]:
-    if not data:
-        return []
-    return [Item(*row) for row in json.loads(zlib.decompress(data))]
+    return unpack(data)[0]
 
 
 def _delivery(row: Row[Any]) -> Delivery:
@@ -108,6 +117,7 @@ def _delivery(row: Row[Any]) -> Delivery:
         sent_at=m["sent_at"],
         after_batch_id=m["after_batch_id"],
         owner=m["owner"],
+        updated_at=m["updated_at"],
     )
 
 
@@ -241,7 +251,8 @@ class LedgerStore(StoreBase):
         return _delivery(row) if row else None
 
     def recent_deliveries(self, subscriber_id: int, limit: int) -> list[Delivery]:
-        """The subscriber's last ``limit`` digests that have papers, newest first."""
+        """The subscriber's last ``limit`` digests that have papers or a note, newest
+        first."""
         query = (
             select(*_COLUMNS)
             .where(
@@ -256,13 +267,17 @@ class LedgerStore(StoreBase):
 
     def items(self, delivery_ids: Iterable[int]) -> dict[int, list[Item]]:
         """What each digest held, as recorded when it was finished."""
+        return {d: items for d, (items, _) in self.recorded(delivery_ids).items()}
+
+    def recorded(self, delivery_ids: Iterable[int]) -> dict[int, tuple[list[Item], str]]:
+        """What each digest held, and its note (why it was empty or short, or "")."""
         wanted = list(delivery_ids)
-        found: dict[int, list[Item]] = {d: [] for d in wanted}
+        found: dict[int, tuple[list[Item], str]] = {d: ([], "") for d in wanted}
         with self.engine.connect() as conn:
             for chunk in _chunks(wanted):
                 query = select(deliveries.c.id, deliveries.c["items"]).where(
                     deliveries.c.id.in_(chunk)
                 )
                 for delivery_id, packed in conn.execute(query):
-                    found[delivery_id] = unpack_items(packed)
+                    found[delivery_id] = unpack(packed)
         return found

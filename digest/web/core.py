@@ -12,10 +12,12 @@ from fastapi import Depends, Request
 from jinja2 import Environment
 from starlette.responses import HTMLResponse
 
+from digest.day.preview import Recent
 from digest.day.shard import MissingSecret, signing_key
 from digest.day.vectors import Models
 from digest.links import LinkMaker
 from digest.models import Subscriber
+from digest.render import Renderer
 from digest.settings import Settings
 from digest.store import Store
 from digest.templating import environment
@@ -66,6 +68,9 @@ def first(form: Form, name: str) -> str:
     return values[0] if values else ""
 
 
+RENDERER_PAPERS = 20_000
+
+
 class Web:
     """What every handler needs: settings, store, clock, tokens and templates."""
 
@@ -84,7 +89,17 @@ class Web:
         self.templates = template_env(settings)
         # the text model, read once per version rather than on every save or vote
         self.models = Models(store)
+        self.recent = Recent()  # the latest batch's papers, which every preview ranks
         self.secure_cookies = settings.web.base_url.startswith("https://")
+        self._renderer: Renderer | None = None
+
+    def renderer(self) -> Renderer:
+        """A renderer kept between requests: it keeps each paper's rendered picks,
+        which every feed with that paper shares. Made anew once it holds
+        ``RENDERER_PAPERS`` papers, so that a long-running server stays bounded."""
+        if self._renderer is None or self._renderer.size > RENDERER_PAPERS:
+            self._renderer = Renderer(self.settings)
+        return self._renderer
 
     def page(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("title", "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from digest.identity import parse_arxiv_id
 from digest.models import Keyword, Profile, SeedPaper, max_length
@@ -39,8 +40,9 @@ Errors = dict[str, str]
 Form = Mapping[str, str | list[str]]
 
 
-def timezone_names() -> list[str]:
-    return sorted(time_zones())
+@cache
+def timezone_names() -> tuple[str, ...]:
+    return tuple(sorted(time_zones()))
 
 
 def one(form: Form, name: str) -> str:

@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from digest import accounts
 from digest.day import preview as previews
-from digest.models import DigestSection, Profile, Status, Subscriber
+from digest.models import DigestSection, Paper, Profile, Status, Subscriber
 from digest.web import forms, manage_form, rules
 from digest.web.core import CheckedForm, LinkError, Posted, Web, web_of
 from digest.web.mail import send_link_mail
@@ -35,12 +35,39 @@ def preview(
 ) -> tuple[list[DigestSection] | None, str | None]:
     try:
         sections = previews.preview_sections(
-            web.store, web.settings, sub.id, profiles, now=web.clock()
+            web.store,
+            web.settings,
+            sub.id,
+            profiles,
+            now=web.clock(),
+            models=web.models,
+            recent=web.recent,
         )
     except Exception:
         log.exception("preview failed for subscriber %s", sub.id)
         return None, "The preview could not be made just now; saving still works."
     return list(sections), None
+
+
+def titles(web: Web, form: manage_form.ManageForm) -> dict[str, str]:
+    """The titles of the papers the form names by id (seeds, ratings), from the store."""
+    ids = {i for p in form.profiles for i in (*p.seeds.split(), *p.liked[-5:], *p.disliked[-5:])}
+    return {i: paper.title for i, paper in web.store.get_papers(sorted(ids)).items()}
+
+
+def to_rate(web: Web, profiles: list[Profile]) -> dict[str, list[Paper]]:
+    """Papers for each new profile (words but no seed or feedback) to rate in one go."""
+    found: dict[str, list[Paper]] = {}
+    for profile in profiles:
+        if previews.cold(profile):
+            try:
+                papers = previews.to_rate(web.store, profile, models=web.models, recent=web.recent)
+            except Exception:
+                log.exception("no papers to rate for subscriber profile %r", profile.name)
+                continue
+            if papers:
+                found[profile.name] = papers
+    return found
 
 
 def manage_page(
@@ -55,8 +82,10 @@ def manage_page(
     unsaved: bool = False,
 ) -> HTMLResponse:
     sections, preview_error = (None, None)
+    rating: dict[str, list[Paper]] = {}
     if preview_profiles is not None:
         sections, preview_error = preview(web, sub, preview_profiles)
+        rating = to_rate(web, preview_profiles)
     return web.page(
         request,
         "manage.html",
@@ -69,6 +98,8 @@ def manage_page(
         sections=sections,
         preview_error=preview_error,
         preview_papers=PREVIEW_PAPERS,
+        rating=rating,
+        titles=titles(web, form),
         unsaved=unsaved,
         notice=notice,
         feed_url=web.links.feed(sub.id),
@@ -81,10 +112,16 @@ def manage_page(
     )
 
 
-NOTICES = {"saved": "Saved.", "resumed": "Your digest is on again, from the next one on."}
+NOTICES = {
+    "saved": "Saved.",
+    "resumed": "Your digest is on again, from the next one on.",
+    "rated": "Thank you: your ratings now steer that profile, in the preview and the next digest.",
+}
 
 
-def manage(request: Request, token: str, saved: str = "", resumed: str = "") -> Response:
+def manage(
+    request: Request, token: str, saved: str = "", resumed: str = "", rated: str = ""
+) -> Response:
     web = web_of(request)
     try:
         sub = web.subscriber_for("manage", token)
@@ -107,7 +144,9 @@ def manage(request: Request, token: str, saved: str = "", resumed: str = "") -> 
         weekdays=sub.weekdays,
         channels=sub.channels,
     )
-    notice = NOTICES["resumed"] if resumed else NOTICES["saved"] if saved else ""
+    notice = next(
+        (NOTICES[k] for k, v in (("resumed", resumed), ("rated", rated), ("saved", saved)) if v), ""
+    )
     return manage_page(web, request, sub, form, preview_profiles=profiles, notice=notice)
 
 
@@ -126,6 +165,8 @@ def save(web: Web, request: Request, sub: Subscriber, posted_form: Posted) -> Re
     if posted_form["action"] == "resume":
         rules.resume(web.store, sub)
         return RedirectResponse(f"{request.url.path}?resumed=1", status_code=303)
+    if posted_form["action"] == "rate":
+        return rate(web, request, sub, posted_form)
     stored = web.store.profiles(sub.id)
     form = manage_form.read_manage_form(posted_form.fields, stored)
     result = manage_form.validate_manage(form, stored, lambda ids: resolve_seeds(web, ids))
@@ -146,6 +187,26 @@ def save(web: Web, request: Request, sub: Subscriber, posted_form: Posted) -> Re
         models=web.models,
     )
     return RedirectResponse(f"{request.url.path}?saved=1", status_code=303)
+
+
+def rate(web: Web, request: Request, sub: Subscriber, posted_form: Posted) -> Response:
+    """The ratings of the papers offered to a new profile: ``r<n>`` fields, each
+    ``up:<paper id>``, ``down:<paper id>`` or empty (not rated)."""
+    votes = []
+    for n in range(rules.MAX_RATINGS):
+        vote, _, paper_id = posted_form[f"r{n}"].partition(":")
+        if vote in ("up", "down") and paper_id:
+            votes.append((paper_id, vote))
+    profile = posted_form["rate_profile"]
+    recorded = rules.rate(web.store, sub, profile, votes, now=web.clock(), models=web.models)
+    if recorded is None:
+        return web.message(
+            request,
+            "This profile is gone",
+            f"You no longer have a profile called “{profile}”.",
+            status=404,
+        )
+    return RedirectResponse(f"{request.url.path}?rated={recorded}", status_code=303)
 
 
 def renew(web: Web, request: Request, token: str) -> HTMLResponse:

@@ -55,6 +55,8 @@ class ProfileFields:
     delete: bool = False
     inline_seeds: list[SeedPaper] = field(default_factory=list)
     keep_inline: list[int] = field(default_factory=list)
+    liked: list[str] = field(default_factory=list)  # shown, not edited: 👍/👎 feedback
+    disliked: list[str] = field(default_factory=list)
 
     @property
     def blank(self) -> bool:
@@ -97,6 +99,8 @@ def fields_from_profile(profile: Profile) -> ProfileFields:
         cutoff=profile.cutoff,
         inline_seeds=inline,
         keep_inline=list(range(len(inline))),
+        liked=list(profile.liked),
+        disliked=list(profile.disliked),
     )
 
 

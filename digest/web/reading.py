@@ -13,7 +13,6 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from digest.day import feeds
 from digest.day import preview as previews
 from digest.models import Status
-from digest.render import Renderer
 from digest.web.core import LinkError, web_of
 from digest.web.security import ARCHIVE_POLICY
 
@@ -39,22 +38,31 @@ def health(request: Request) -> Response:
 
 
 def feed(request: Request, token: str) -> Response:
-    """The reader's last digests as the day wrote them (one fragment each), with
-    validators from their sizes and times: a conditional GET is answered without
-    reading them, let alone rendering. Only a reader with no fragment (digests
-    recorded by an older version) has the feed rendered from the ledger."""
+    """The reader's last digests, with validators that cost no rendering: from the
+    ledger rows they come from (``feed_storage = "ledger"``), or from the sizes and
+    times of the fragments the day wrote. A conditional GET is answered from those
+    alone; only a changed feed is rendered (or its fragments read)."""
     web = web_of(request)
     sub = web.subscriber_for("feed", token)
     if sub.status == Status.UNSUBSCRIBED:
         return Response(status_code=410)
-    stored = feeds.stored_feed(web.settings, web.links, sub.id, store=web.store)
+    rows = None
+    stored = None
     body: bytes | None = None
     modified: datetime | None
-    if stored is not None:
-        etag, modified = stored.etag, stored.modified
+    if web.settings.feed_storage == "ledger":
+        rows = feeds.recent(web.store, sub, web.settings)
+        etag = feeds.ledger_etag(rows)
+        modified = max((feeds.when(d) for d in rows), default=None)
     else:
-        body, modified = feeds.feed_xml(web.store, web.settings, sub, links=web.links)
-        etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+        stored = feeds.stored_feed(web.settings, web.links, sub.id, store=web.store)
+        if stored is not None:
+            etag, modified = stored.etag, stored.modified
+        else:
+            body, modified = feeds.feed_xml(
+                web.store, web.settings, sub, links=web.links, renderer=web.renderer()
+            )
+            etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
     headers = {"ETag": etag, "Cache-Control": "private, max-age=900"}
     if modified is not None:
         if modified.tzinfo is None:
@@ -63,8 +71,12 @@ def feed(request: Request, token: str) -> Response:
     if not_modified(request, headers["ETag"], modified):
         return Response(status_code=304, headers=headers)
     if body is None:
-        assert stored is not None
-        body = stored.xml(Renderer(web.settings), web.settings, web.links, sub)
+        if stored is not None:
+            body = stored.xml(web.renderer(), web.settings, web.links, sub)
+        else:
+            body, _ = feeds.feed_xml(
+                web.store, web.settings, sub, links=web.links, renderer=web.renderer(), rows=rows
+            )
     return Response(body, media_type=RSS, headers=headers)
 
 

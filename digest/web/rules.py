@@ -109,3 +109,33 @@ def record_feedback(
     if recorded:
         vectors.refresh(store, [target.subscriber.id], models=models)
     return recorded
+
+
+MAX_RATINGS = 20
+"""Papers rated in one go on the manage page (it offers about ten)."""
+
+
+def rate(
+    store: Store,
+    sub: Subscriber,
+    profile: str,
+    votes: list[tuple[str, str]],
+    *,
+    now: datetime,
+    models: vectors.Models | None = None,
+) -> int | None:
+    """Record a new reader's ratings of the papers offered to them as the profile's
+    feedback, and rebuild its vector once: the preview and the next digest use them
+    at once. Only stored papers count. Returns how many were recorded, or None if the
+    profile is gone."""
+    if not has_profile(store, Feedback(sub, "up", profile, "")):
+        return None
+    wanted = dict(votes[:MAX_RATINGS])
+    known = store.get_papers(list(wanted))
+    recorded = 0
+    for paper_id, vote in wanted.items():
+        if paper_id in known and vote in ("up", "down"):
+            recorded += store.record_feedback(sub.id, profile, paper_id, vote, now=now)
+    if recorded:
+        vectors.refresh(store, [sub.id], models=models)
+    return recorded

@@ -6,6 +6,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import feedparser
 import time_machine
 from fastapi.testclient import TestClient
 
@@ -13,8 +14,11 @@ from digest.day.run import run_day
 from digest.settings import Settings
 from digest.store import Store
 from digest.tokens import Tokens
+from digest.web import create_app
 from tests.conftest import NOW
 from tests.web.helpers import (
+    BASE,
+    Clock,
     active,
     sent_digest,
 )
@@ -52,12 +56,44 @@ def test_the_feed_has_validators_and_answers_conditional_gets(
         assert head.status_code == 200 and head.headers["etag"] == etag
 
 
-def test_the_feed_is_served_as_the_day_wrote_it_without_rendering(
+def test_a_feed_made_from_the_ledger_needs_nothing_written_by_the_day(
     client: TestClient, papers: Store, tokens: Tokens, settings: Settings
 ) -> None:
+    """By default the day writes no feed file: the feed is made from the ledger when
+    fetched, and a conditional GET is answered from the ledger rows alone."""
+    sid = active(papers)
+    report = run_day(papers, settings, now=NOW, day=NOW.date(), collect_first=False, workers=1)
+    assert report.written.sent == 1 and report.written.feeds == 0
+    assert not (settings.data_dir / "feeds").exists()
+    url = f"/f/{tokens.make('feed', sid)}.rss"
+    first = client.get(url)
+    assert first.status_code == 200 and b"A Quantum Method of Types" in first.content
+    entries = feedparser.parse(first.content).entries
+    assert entries and all(e.id.startswith(f"digest:{NOW.date()}:") for e in entries)
+    assert "match \u2014 " in entries[0].description
+    etag = first.headers["etag"]
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    # the next day's digest (here: nothing new, and a note that says so) changes it
+    later = NOW + timedelta(days=1)
+    run_day(papers, settings, now=later, day=later.date(), collect_first=False, workers=1)
+    fresh = client.get(url, headers={"If-None-Match": etag})
+    assert fresh.status_code == 200 and fresh.headers["etag"] != etag
+    notes = [e for e in feedparser.parse(fresh.content).entries if ":note:" in e.id]
+    assert len(notes) == 1 and "No new papers" in notes[0].description
+
+
+def test_the_feed_is_served_as_the_day_wrote_it_without_rendering(
+    papers: Store, tokens: Tokens, settings: Settings, clock: Clock
+) -> None:
+    settings = settings.model_copy(update={"feed_storage": "files"})
     sid = active(papers)
     report = run_day(papers, settings, now=NOW, day=NOW.date(), collect_first=False, workers=1)
     assert report.written.feeds == 1
+    with TestClient(create_app(settings, store=papers, clock=clock), base_url=BASE) as client:
+        _check_files(client, settings, tokens, sid)
+
+
+def _check_files(client: TestClient, settings: Settings, tokens: Tokens, sid: int) -> None:
     (written,) = (settings.data_dir / "feeds").rglob("*.xml")
     url = f"/f/{tokens.make('feed', sid)}.rss"
     assert written.name == url.rsplit("/", 1)[-1].replace(".rss", ".xml")
