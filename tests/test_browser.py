@@ -128,12 +128,23 @@ def test_subscribe_confirm_edit_preview_and_unsubscribe_in_a_real_browser(
         expect(preview).to_contain_text(ROBOTS)
         assert [k.phrase for k in server.store.profiles(sub.id)[0].keywords] == ["quantum"]
 
-        page.get_by_role("button", name="Save").click()
+        page.get_by_role("button", name="Save", exact=True).click()
         expect(page.get_by_role("status")).to_have_text("Saved.")
         expect(preview).to_contain_text(ROBOTS)
         expect(preview).to_contain_text(QUANTUM)
         saved = [k.phrase for k in server.store.profiles(sub.id)[0].keywords]
         assert saved == ["quantum", "robot"]
+
+        # a new profile (keywords only) is offered papers to rate in one step
+        rating = page.locator("section[id^='rate-']")
+        expect(rating).to_contain_text("Tune “main” in one step")
+        first = rating.locator("input[type=radio][value^='up:']").first
+        liked = (first.get_attribute("value") or "").removeprefix("up:")
+        first.check()
+        page.get_by_role("button", name="Save my ratings").click()
+        expect(page.get_by_role("status")).to_contain_text("your ratings now steer")
+        expect(page.locator("section[id^='rate-']")).to_have_count(0)
+        assert server.store.profiles(sub.id)[0].liked == [liked]
 
         shot = tmp_path / "manage.png"
         page.screenshot(path=str(shot), full_page=True)
