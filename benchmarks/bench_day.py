@@ -2,6 +2,7 @@
 
     python benchmarks/bench_day.py [--readers 10000 50000 100000] [--smtp 10000]
                                    [--corpus PATH] [--state DIR] [--naive 100]
+                                   [--cutoff strong|good|any]
 
 For each N, the setup (kept in --state DIR/N and reused) is what an operator does:
 
@@ -64,8 +65,11 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
-def readers(pool: list[dict[str, Any]], n: int, rng: random.Random) -> list[dict[str, Any]]:
-    """N readers, each 8 seed papers of one category and a title word of one of them."""
+def readers(
+    pool: list[dict[str, Any]], n: int, rng: random.Random, cutoff: str | None = None
+) -> list[dict[str, Any]]:
+    """N readers, each 8 seed papers of one category and a title word of one of them
+    (and the relevance ``cutoff``, if given; else the profile's default)."""
     by_cat: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in pool:
         if row.get("categories"):
@@ -87,6 +91,7 @@ def readers(pool: list[dict[str, Any]], n: int, rng: random.Random) -> list[dict
                         "keywords": [rng.choice(words)],
                         "seed_papers": [{"id": s["id"]} for s in seeds],
                         "max_papers": 20,
+                        **({"cutoff": cutoff} if cutoff else {}),
                     }
                 ],
             }
@@ -121,13 +126,15 @@ def digest(cfg: Path, *args: str, check: bool = True) -> subprocess.CompletedPro
     )
 
 
-def setup(folder: Path, rows: list[dict[str, Any]], n: int) -> dict[str, float]:
+def setup(
+    folder: Path, rows: list[dict[str, Any]], n: int, cutoff: str | None = None
+) -> dict[str, float]:
     folder.mkdir(parents=True, exist_ok=True)
     cfg = config(folder)
     history, batch, nextday = rows[-22_000:-2_000], rows[-2_000:-1_000], rows[-1_000:]
     for name, part in (("history", history), ("batch", batch), ("nextday", nextday)):
         write_jsonl(folder / f"{name}.jsonl", part)
-    write_jsonl(folder / "readers.jsonl", readers(history, n, random.Random(7)))
+    write_jsonl(folder / "readers.jsonl", readers(history, n, random.Random(7), cutoff))
     digest(cfg, "init")
     t = time.perf_counter()
     digest(cfg, "collect", str(folder / "history.jsonl"))
@@ -383,11 +390,35 @@ def _free_port() -> int:
 # main ---------------------------------------------------------------------------------------
 
 
-def day_for(state: Path, rows: list[dict[str, Any]], n: int, *, smtp: bool, naive_n: int) -> None:
-    folder = state / f"{n}"
+def picks_per_digest(cfg: Path, day: date) -> str:
+    """How many papers the day's digests held: a cut-off makes a quiet day short."""
+    from digest.settings import load_settings
+    from digest.store import Store
+
+    store = Store.open(load_settings(cfg).db_url)
+    rows = store.deliveries(day=day)
+    counts = [len(v) for v in store.items(r.id for r in rows).values()]
+    store.close()
+    full = sum(c == max(counts, default=0) for c in counts)
+    return (
+        f"papers per digest: mean {sum(counts) / max(len(counts), 1):.1f}, "
+        f"{full:,} at the maximum, {counts.count(0):,} with none"
+    )
+
+
+def day_for(
+    state: Path,
+    rows: list[dict[str, Any]],
+    n: int,
+    *,
+    smtp: bool,
+    naive_n: int,
+    cutoff: str | None = None,
+) -> None:
+    folder = state / (f"{n}-{cutoff}" if cutoff else f"{n}")
     if not (folder / "setup.json").exists():
         shutil.rmtree(folder, ignore_errors=True)
-        setup(folder, rows, n)
+        setup(folder, rows, n, cutoff)
     figures = json.loads((folder / "setup.json").read_text())
     data = folder / "data"
     shutil.rmtree(data, ignore_errors=True)
@@ -406,6 +437,7 @@ def day_for(state: Path, rows: list[dict[str, Any]], n: int, *, smtp: bool, naiv
     finally:
         received = stop_sink(proc) if proc else None
     report("day 1", n, first)
+    print(f"  {picks_per_digest(cfg, DAY)}")
     if received is not None:
         print(f"  the sink received {received:,} messages")
     if smtp:
@@ -413,6 +445,7 @@ def day_for(state: Path, rows: list[dict[str, Any]], n: int, *, smtp: bool, naiv
     digest(cfg, "collect", str(folder / "nextday.jsonl"))
     second = timed_run(cfg, data, DAY + timedelta(days=1), folder / "stats2.json")
     report("day 2 (new batch)", n, second)
+    print(f"  {picks_per_digest(cfg, DAY + timedelta(days=1))}")
     print(f"  day 2 refitted: {second['refitted']}, profile vectors rebuilt: {second['rebuilt']}")
     if naive_n:
         ms = naive(data, cfg, naive_n)
@@ -449,6 +482,12 @@ def main() -> None:
     ap.add_argument("--smtp", type=int, nargs="*", default=[10_000])
     ap.add_argument("--naive", type=int, default=100)
     ap.add_argument("--state", type=Path, default=ROOT / "benchmarks" / "output" / "day")
+    ap.add_argument(
+        "--cutoff",
+        choices=["strong", "good", "any"],
+        help="every reader's relevance cut-off (default: the profile's, good); "
+        "any fills each digest to max_papers, as before cut-offs",
+    )
     args = ap.parse_args()
     rows = corpus_lines(args.corpus)
     print(f"`digest run` on {os.cpu_count()} cores; batch 1,000 real papers, 20,000 stored")
@@ -460,9 +499,9 @@ def main() -> None:
             f"{sink_capacity(port, 2000, body):,.0f} messages/s"
         )
     for n in args.readers:
-        day_for(args.state, rows, n, smtp=False, naive_n=args.naive)
+        day_for(args.state, rows, n, smtp=False, naive_n=args.naive, cutoff=args.cutoff)
     for n in args.smtp:
-        day_for(args.state, rows, n, smtp=True, naive_n=0)
+        day_for(args.state, rows, n, smtp=True, naive_n=0, cutoff=args.cutoff)
 
 
 if __name__ == "__main__":

@@ -107,7 +107,10 @@ class Picker:
                 continue
             papers, matrix = self.papers(version, after, upto)
             owners = {key: profiles.get(sid, []) for key, sid in members}
-            known = self._seeds.setdefault(version, {})
+            known = self._seeds.get(version)
+            if known is None:  # a new model: embeddings of the old one are never read again
+                self._seeds = {version: {}}
+                known = self._seeds[version]
             mine = [c for cs in owners.values() for c in cs]
             vectors_seeds = gather(self.store, version, mine, known)
             out.update(rank(papers, matrix, owners, *vectors_seeds, self.replacements))
