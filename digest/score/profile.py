@@ -101,6 +101,14 @@ class Contrast:
         return _unit(self.inverse @ (papers.mean(axis=0) - self.mean))
 
 
+def warm(model: TextModel) -> None:
+    """Make what building a profile's vector needs of the model once, now (its
+    projection and its background's contrast, about 0.2 s): a long-running process
+    calls this at start rather than in its first request."""
+    model.embed_texts(["warm"])
+    model.kept("contrast", Contrast.of)
+
+
 @dataclass(slots=True)
 class Seeds:
     """Embeddings and titles of every seed paper any profile points at."""
