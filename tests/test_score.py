@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import replace
 
@@ -10,7 +11,7 @@ import pytest
 
 from digest.models import Keyword, Paper, Profile, ScoredPaper, SeedPaper
 from digest.rank import rank_papers
-from digest.score import assign_sections, profile_vectors, score_batch
+from digest.score import assign_sections, profile_vectors, rank_batch, score_batch
 from digest.score.textmodel import TextModel
 from digest.sources.formats import parse
 from tests.conftest import FIXTURES
@@ -293,3 +294,29 @@ def test_what_a_profile_names_is_never_cut_for_being_common(
     picks = rank_papers(papers, Profile(name="v", categories=["cs.CV"]), model=model)
     assert len(picks) == 20
     assert all("cs.CV" in sp.paper.categories for sp in picks)
+
+
+def test_every_kept_pick_is_written_out_even_below_one_that_was_cut(
+    papers: list[Paper], model: TextModel
+) -> None:
+    """A paper matched by name can score below a text-only one that the cut-off
+    drops; it is still a pick, and the picks of a row come first, in order."""
+    rng = random.Random(5)
+    profiles = []
+    for i in range(200):
+        seeds = rng.sample(papers, 5)
+        words = [w for w in re.findall(r"[A-Za-z]{6,}", seeds[0].title)][:2] or ["learning"]
+        profiles.append(
+            Profile(
+                name=f"p{i}",
+                keywords=[Keyword(phrase=w.lower()) for w in words],
+                seed_papers=[SeedPaper(id=p.id) for p in seeds],
+            )
+        )
+    vectors, seeds_ = profile_vectors(profiles, model, {p.id: p for p in papers})
+    ranking = rank_batch(vectors, papers, model.embed(papers), seeds=seeds_)
+    for row in range(len(profiles)):
+        cols = ranking.cols[row].tolist()
+        kept = [c for c in cols if c >= 0]
+        assert cols[: len(kept)] == kept, f"profile {row}: a gap before a kept pick"
+        assert len(ranking.picks(row)) == len(kept)

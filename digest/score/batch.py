@@ -185,6 +185,12 @@ def rank_batch(
             & (hit | (values >= floors[:, None]))
             & (values >= least[:, None])
         )
+        # a named match may be kept below a text-only pick that is cut: kept picks
+        # move up, in order, so that a row's picks end at its first -1
+        order = np.argsort(~keep, axis=1, kind="stable")
+        cols, values, keep, hit = (
+            np.take_along_axis(a, order, axis=1) for a in (cols, values, keep, hit)
+        )
         cols = np.where(keep, cols, -1)
         ranking.cols[start:stop] = cols
         ranking.scores[start:stop] = np.where(keep, values, 0)
