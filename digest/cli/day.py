@@ -49,9 +49,11 @@ def print_day(
     if report.dry_run:
         _print_dry_run(report)
         return
+    # feeds made from the ledger when fetched: the day writes none
+    feeds = f" · feeds written: {w.feeds}" if w.feeds else ""
     click.echo(
         f"due: {report.due} · sent: {w.sent} · empty: {w.empty} · rss only: {w.feed_only} · "
-        f"deferred: {len(w.deferred)} · failed: {len(w.failed)} · feeds written: {w.feeds}"
+        f"deferred: {len(w.deferred)} · failed: {len(w.failed)}{feeds}"
     )
     for line in report.explain():
         click.echo(line)
