@@ -17,7 +17,7 @@ from digest.day.shard import MissingSecret, signing_key
 from digest.day.vectors import Models
 from digest.links import LinkMaker
 from digest.models import Subscriber
-from digest.render import Renderer
+from digest.render import Renderer, relevance
 from digest.score.profile import warm
 from digest.settings import Settings
 from digest.store import Store
@@ -52,8 +52,10 @@ def utcnow() -> datetime:
 def template_env(settings: Settings) -> Environment:
     """The one Jinja environment of emails, feeds and pages (see
     :func:`digest.templating.environment`): the operator's templates first, HTML
-    autoescaped, plain-text mail not."""
-    return environment(settings)
+    autoescaped, plain-text mail not. Pages may say a pick's ``relevance`` in words."""
+    env = environment(settings)
+    env.globals["relevance"] = relevance
+    return env
 
 
 def secret_of(settings: Settings) -> str:

@@ -37,6 +37,7 @@ def test_manage_shows_profiles_preview_and_feed(
     assert f"{BASE}/f/{tokens.make('feed', sid)}.rss" in page.text
     preview = page.text.split('id="preview"')[1]
     assert "A Quantum Method of Types" in preview
+    assert "Strong match — " in preview, "relevance in words, as in the email"
 
 
 def test_manage_saves_every_field_at_once(
