@@ -20,7 +20,7 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 
-from jinja2 import Environment, Template, TemplateError
+from jinja2 import Environment, Template, TemplateError, meta
 from markupsafe import Markup, escape
 
 from digest.cards import card
@@ -131,6 +131,22 @@ def _item_context(paper: Paper, day: date) -> dict[str, Any]:
     return {**_context(paper), "guid": f"digest:{day.isoformat()}:{paper.id}", "date": day}
 
 
+RENAMED = {"score": "relevance"}
+"""Reader's values a pick template could print before, and what they are now."""
+
+
+def _renamed(env: Environment, name: str) -> None:
+    """Refuse an operator's pick template that prints a value by its old name, at
+    start and saying so, rather than failing on the day's first pick."""
+    source = env.loader.get_source(env, name)[0] if env.loader is not None else ""
+    used = meta.find_undeclared_variables(env.parse(source))
+    for old, new in RENAMED.items():
+        if old in used:
+            raise TemplateError(
+                f"{name}: {{{{ {old} }}}} is now {{{{ {new} }}}} (the pick's relevance in words)"
+            )
+
+
 @functools.lru_cache(maxsize=8)
 def _verify(env: Environment) -> None:
     """Refuse, once per template environment, pick templates that do more with a
@@ -138,6 +154,7 @@ def _verify(env: Environment) -> None:
     exactly once (tried on a sample paper)."""
     for name in PICKS:
         check(env, name, PERSONAL)
+        _renamed(env, name)
     check(env, "_feed_item.xml", ITEM)
     sample = Paper(id="0000.00000", title="sample", url="https://example.org/")
     item = env.get_template("_feed_item.xml")

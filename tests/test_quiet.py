@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -130,6 +131,29 @@ def test_a_failed_source_is_named_even_on_a_day_with_papers(
     assert any(line.endswith(warning) for line in report.explain())
     first = feed_entries(quiet_store, quiet_settings, "ada@example.org")[0]
     assert first.description == warning
+
+
+def test_a_deferred_digest_keeps_its_note_for_the_feed(
+    quiet_store: Store, quiet_settings: Settings
+) -> None:
+    """The mail server is down: every digest is deferred, and each keeps the note
+    that a source failed, which the reader's feed (made from the ledger) says."""
+    quiet_store.record_source(
+        "journal", "https://journal.example/rss", now=NOW, status="error", error="HTTP 503"
+    )
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    down = quiet_settings.model_copy(
+        update={
+            "smtp": quiet_settings.smtp.model_copy(update={"port": port, "timeout": 2}),
+            "mail": quiet_settings.mail.model_copy(update={"retries": 0}),
+        }
+    )
+    report = day(quiet_store, down)
+    assert report.sent == 0 and len(report.written.deferred) >= 1
+    first = feed_entries(quiet_store, down, "ada@example.org")[0]
+    assert first.description.startswith("Could not read journal this time")
 
 
 def test_digest_run_prints_why_digests_were_empty(

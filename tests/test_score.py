@@ -11,7 +11,13 @@ import pytest
 
 from digest.models import Keyword, Paper, Profile, ScoredPaper, SeedPaper
 from digest.rank import rank_papers
-from digest.score import assign_sections, profile_vectors, rank_batch, score_batch
+from digest.score import (
+    ProfileVector,
+    assign_sections,
+    profile_vectors,
+    rank_batch,
+    score_batch,
+)
 from digest.score.textmodel import TextModel
 from digest.sources.formats import parse
 from tests.conftest import FIXTURES
@@ -320,3 +326,39 @@ def test_every_kept_pick_is_written_out_even_below_one_that_was_cut(
         kept = [c for c in cols if c >= 0]
         assert cols[: len(kept)] == kept, f"profile {row}: a gap before a kept pick"
         assert len(ranking.picks(row)) == len(kept)
+
+
+def _pointing(similarity: float, dims: int = 8) -> np.ndarray:
+    """A unit vector with this cosine to the first axis."""
+    v = np.zeros(dims, dtype=np.float32)
+    v[0], v[1] = similarity, np.sqrt(1 - similarity**2)
+    return v
+
+
+def test_papers_below_the_learned_floor_never_take_a_named_matchs_place() -> None:
+    """198 papers only resemble the profile (0 to 0.5); two say its keyword but
+    resemble it little (0.05 + 0.35). The cut-off is applied before the top k is
+    taken, so the two are picked whatever max_papers is."""
+    sims = [*np.linspace(0, 0.5, 198), 0.05, 0.05]
+    papers = [
+        Paper(id=f"p{i:03d}", title="zebra crossings" if i >= 198 else f"paper {i}")
+        for i in range(200)
+    ]
+    vectors = np.vstack([_pointing(s) for s in sims])
+    for limit in (5, 20, 60):
+        profile = ProfileVector(
+            name="z", text=_pointing(1.0), keywords={"zebra": 1.0}, max_papers=limit
+        )
+        (picks,) = score_batch([profile], papers, vectors)
+        assert {"p198", "p199"} <= {sp.paper.id for sp in picks}, limit
+
+
+def test_a_small_batch_keeps_its_best_papers_without_a_learned_floor() -> None:
+    """Eight papers are too few to learn a usual score from (one paper can stand at
+    most sqrt(7) deviations above the mean): a paper just like the seeds is kept."""
+    papers = [Paper(id=f"p{i}", title=f"paper {i}") for i in range(8)]
+    vectors = np.vstack([_pointing(s) for s in (1.0, *[0.05] * 7)])
+    for cutoff in ("good", "strong"):
+        profile = ProfileVector(name="s", text=_pointing(1.0), cutoff=cutoff)
+        (picks,) = score_batch([profile], papers, vectors)
+        assert [sp.paper.id for sp in picks] == ["p0"], cutoff

@@ -144,3 +144,13 @@ def test_a_feed_item_that_does_not_print_its_pick_once_is_refused(
     custom = override(tmp_path, settings, "_feed_item.xml", "<item>{{ pick | upper }}</item>\n")
     with pytest.raises(TemplateError, match="'pick' is a reader's own value"):
         Renderer(custom)
+
+
+def test_an_operator_pick_that_prints_the_old_score_is_refused_at_start(
+    tmp_path: Path, settings: Settings
+) -> None:
+    custom = override(
+        tmp_path, settings, "email/_pick.txt", "{{ index }}) {{ why }} ({{ score }})\n"
+    )
+    with pytest.raises(TemplateError, match=r"\{\{ score \}\} is now \{\{ relevance \}\}"):
+        Renderer(custom)

@@ -3,6 +3,7 @@ and a sent digest's archive page."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -28,29 +29,35 @@ from digest.store import Store
 
 class Recent:
     """The papers of recent batch ranges and their embeddings, kept between page
-    loads by a long-running process (the web app): a batch never changes once
-    collected, and every reader's preview reads the same latest one."""
+    loads by a long-running process (the web app) for ``ttl`` seconds: every reader's
+    preview reads the same latest batch, and a batch that a collect is still filling
+    is read again soon after. A range of more than ``most`` papers (a reader whose
+    last digest is long ago) is not kept."""
 
-    def __init__(self, size: int = 8) -> None:
+    def __init__(self, size: int = 8, ttl: float = 60.0, most: int = 5000) -> None:
         self.size = size
-        self._found: dict[tuple[str, int | None, int], tuple[list[Paper], np.ndarray]] = {}
+        self.ttl = ttl
+        self.most = most
+        self._found: dict[tuple[str, int | None, int], tuple[float, list[Paper], np.ndarray]] = {}
 
     def papers(
         self, store: Store, version: str, model: TextModel, after: int | None, upto: int
     ) -> tuple[list[Paper], np.ndarray]:
         key = (version, after, upto)
+        now = time.monotonic()
         found = self._found.get(key)
-        if found is None:
-            papers = store.papers_since(after, upto)
-            # the day stored the batch's embeddings: a page load reads them, never
-            # stores them
-            matrix = paper_matrix(store, version, papers) if papers else None
-            if matrix is None:
-                matrix = model.embed(papers)
+        if found is not None and now - found[0] < self.ttl:
+            return found[1], found[2]
+        papers = store.papers_since(after, upto)
+        # the day stored the batch's embeddings: a page load reads them, never stores them
+        matrix = paper_matrix(store, version, papers) if papers else None
+        if matrix is None:
+            matrix = model.embed(papers)
+        if len(papers) <= self.most:
             if len(self._found) >= self.size:
                 self._found.clear()
-            found = self._found[key] = (papers, matrix)
-        return found
+            self._found[key] = (now, papers, matrix)
+        return papers, matrix
 
 
 def preview_sections(

@@ -126,6 +126,7 @@ class _Retry:
     items: tuple[Item, ...]
     error: str
     throttled: bool = False  # held back by a domain's rate, not refused
+    note: str = ""  # why the digest is short, kept with it however it ends
 
 
 class Worker:
@@ -226,11 +227,13 @@ class Worker:
                 note = quiet.note(picked=len(items), collected=collected, failed=failed_sources)
                 report.notes[note] = report.notes.get(note, 0) + 1
             outcome = self._one(row, sub, sections, items, note, report, clock)
+            # the note is kept with the digest: a feed made from the ledger says it too
+            if note:
+                outcome = replace(outcome, note=note)
             if isinstance(outcome, _Retry):
                 retry.append(outcome)
             else:
-                # kept with the digest: a feed made from the ledger says it too
-                done.append(replace(outcome, note=note) if note else outcome)
+                done.append(outcome)
             if self.on_digest is not None:
                 self.on_digest()
             if len(done) >= self.batch:
@@ -351,6 +354,8 @@ class Worker:
             done: list[Finished] = []
             for r in retry:
                 outcome = self._send(r.delivery, r.sub, r.message, r.items, report, clock)
+                if r.note:
+                    outcome = replace(outcome, note=r.note)
                 if isinstance(outcome, _Retry):
                     later.append(outcome)
                 else:
@@ -361,7 +366,9 @@ class Worker:
             retry = later
 
     def _defer(self, retry: list[_Retry], report: ShardReport, clock: _Clock) -> None:
-        deferred = [Finished(r.delivery.id, DEFERRED, r.items, error=r.error) for r in retry]
+        deferred = [
+            Finished(r.delivery.id, DEFERRED, r.items, error=r.error, note=r.note) for r in retry
+        ]
         report.deferred += [(r.sub.email, r.error) for r in retry]
         self._finish(deferred, report, clock)
 

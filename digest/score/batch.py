@@ -26,6 +26,11 @@ from digest.score.why import Ranking
 MIN_TEXT = 5e-5
 """A text similarity below this rounds to a score of 0.0: no match."""
 
+MIN_SPREAD_PAPERS = 50
+"""A batch smaller than this is too small to learn a profile's usual score from (one
+paper of n can stand at most sqrt(n - 1) deviations above the mean): only the share of
+the day's best applies."""
+
 
 @dataclass(slots=True)
 class _Batch:
@@ -150,16 +155,21 @@ def rank_batch(
         scores = pset.text[start:stop] @ batch.vectors.T
         if weights.text != 1.0:
             scores *= weights.text
+        leaned = None
         if leaning.nnz:
-            scores += leaning[start:stop] @ batch_leaning
-        # the cut-off learned from the day: a pick that matched nothing by name must
-        # stand out from this profile's usual score for the batch's papers
+            lean = leaning[start:stop] @ batch_leaning
+            scores += lean
+            leaned = lean > 0
+            del lean
+        # the cut-off learned from the day: a paper that matched nothing by name must
+        # stand out from this profile's usual score for the batch's papers (on a
+        # batch too small to tell, only the share of the day's best applies)
         spread = pset.spread[start:stop]
-        learned = np.isfinite(spread)
-        floors = np.full(stop - start, -np.inf, dtype=np.float32)
+        learned = np.isfinite(spread) & (len(papers) >= MIN_SPREAD_PAPERS)
+        floors = None
         if learned.any():
             above = scores.mean(axis=1) + np.where(learned, spread, 0) * scores.std(axis=1)
-            floors = np.where(learned, above, -np.inf)
+            floors = np.where(learned, above, -np.inf).astype(np.float32)
         named_hits = None
         if features.nnz:
             extra = features[start:stop] @ batch_features
@@ -167,37 +177,35 @@ def rank_batch(
             # every feature weight is positive, so any part above 0 is a match
             named_hits = extra > 0
             del extra
+        if floors is not None:
+            # before the top k: a paper below the floor never takes a named match's place
+            below = scores < floors[:, None]
+            if named_hits is not None:
+                below &= ~named_hits
+            scores[below] = -np.inf
+            del below
         banned = (pset.exclude[start:stop] @ excluded_t).tocoo()
         scores[banned.row, banned.col] = -np.inf
         cols, values = _top(scores, k, batch.id_rank)
-        hit = (
-            np.take_along_axis(named_hits, cols, axis=1)
-            if named_hits is not None
-            else np.zeros(cols.shape, dtype=bool)
-        )
         relative = pset.relative[start:stop]
-        # a share of the day's best: only when the best is a match at all
+        # a share of the day's best that is left: only when that best is a match at all
         least = np.where(relative > 0, np.maximum(values[:, 0], 0) * relative, -np.inf)
         keep = (
             (position < pset.limits[start:stop, None])
             & np.isfinite(values)
             & (values > pset.floors[start:stop, None])
-            & (hit | (values >= floors[:, None]))
             & (values >= least[:, None])
-        )
-        # a named match may be kept below a text-only pick that is cut: kept picks
-        # move up, in order, so that a row's picks end at its first -1
-        order = np.argsort(~keep, axis=1, kind="stable")
-        cols, values, keep, hit = (
-            np.take_along_axis(a, order, axis=1) for a in (cols, values, keep, hit)
         )
         cols = np.where(keep, cols, -1)
         ranking.cols[start:stop] = cols
         ranking.scores[start:stop] = np.where(keep, values, 0)
         safe = np.maximum(cols, 0)
-        # a pick matched if something named did, or its text part shows (a seed
-        # category's lean alone is not a match)
-        matched = hit | (values >= MIN_TEXT * weights.text)
+        # a pick matched if something named did, or its seeds' categories, or its text
+        # part shows
+        matched = values >= MIN_TEXT * weights.text
+        for hits in (named_hits, leaned):
+            if hits is not None:
+                matched |= np.take_along_axis(hits, safe, axis=1)
         ranking.matched[start:stop] = matched & keep
         ranking.keyword_bits[start:stop] = _bits(phrase_dense, safe, pset.keyword_cols[start:stop])
         ranking.author_bits[start:stop] = _bits(author_dense, safe, pset.author_cols[start:stop])

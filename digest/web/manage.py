@@ -85,7 +85,8 @@ def manage_page(
     rating: dict[str, list[Paper]] = {}
     if preview_profiles is not None:
         sections, preview_error = preview(web, sub, preview_profiles)
-        rating = to_rate(web, preview_profiles)
+        if not unsaved:  # ratings go to saved profiles only
+            rating = to_rate(web, preview_profiles)
     return web.page(
         request,
         "manage.html",
@@ -206,7 +207,8 @@ def rate(web: Web, request: Request, sub: Subscriber, posted_form: Posted) -> Re
             f"You no longer have a profile called “{profile}”.",
             status=404,
         )
-    return RedirectResponse(f"{request.url.path}?rated={recorded}", status_code=303)
+    query = f"?rated={recorded}" if recorded else ""
+    return RedirectResponse(f"{request.url.path}{query}", status_code=303)
 
 
 def renew(web: Web, request: Request, token: str) -> HTMLResponse:

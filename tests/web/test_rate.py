@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from digest.store import Store
 from digest.tokens import Tokens
-from tests.web.helpers import active, csrf_of
+from tests.web.helpers import active, csrf_of, manage_data
 
 
 def offered(html: str) -> list[str]:
@@ -93,3 +93,48 @@ def test_the_manage_page_names_seed_and_rated_papers_by_title(
     page = client.get(f"/m/{tokens.make('manage', sid)}").text
     assert f"<code>{seed.id}</code> {seed.title}" in page
     assert "Your ratings: 👍 1 · 👎 0." in page and f"Lately liked: “{liked.title}”" in page
+
+
+def test_papers_to_rate_are_offered_for_saved_profiles_only(
+    client: TestClient, papers: Store, tokens: Tokens
+) -> None:
+    sid = active(papers, seed_papers=[{"id": papers.papers_since(None, 10**9)[0].id}])
+    url = f"/m/{tokens.make('manage', sid)}"
+    page = client.get(url)
+    assert not offered(page.text), "a profile with a seed paper is not new"
+    form = manage_data(page.text)
+    form.update({"p1.name": "fresh", "p1.keywords": "diffusion", "action": "preview"})
+    unsaved = client.post(url, data=form)
+    assert unsaved.status_code == 200 and "with your unsaved changes" in unsaved.text
+    assert not offered(unsaved.text), "an unsaved profile cannot be rated yet"
+    skipped = client.post(
+        url,
+        data={"csrf": csrf_of(page.text), "action": "rate", "rate_profile": "main", "r0": ""},
+        follow_redirects=False,
+    )
+    assert skipped.status_code == 303 and "rated" not in skipped.headers["location"]
+
+
+def test_the_latest_batch_is_kept_between_page_loads_for_a_minute_only(
+    papers: Store,
+) -> None:
+    """A page load during a collect may see the batch half filled: what it read is
+    kept for ``ttl`` seconds, not for the rest of the day."""
+    from digest.day.preview import Recent
+    from digest.day.vectors import Models
+    from digest.models import Paper
+    from tests.conftest import NOW
+
+    version, model = Models(papers).current()  # type: ignore[misc]
+    latest = papers.latest_batch_id()
+    assert latest is not None
+
+    def count(recent: Recent) -> int:
+        return len(recent.papers(papers, version, model, latest - 1, latest)[0])
+
+    kept, fresh = Recent(ttl=3600), Recent(ttl=0)
+    before = count(kept)
+    assert count(fresh) == before
+    papers.add_papers(latest, [Paper(id="2699.00001", title="Collected a moment later")], now=NOW)
+    assert count(kept) == before, "read from what was kept"
+    assert count(fresh) == before + 1, "read again once kept long enough"
