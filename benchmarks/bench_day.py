@@ -198,9 +198,37 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
 
+def _disk_activity() -> tuple[int, ...]:
+    """Writes and discards completed, and I/Os in flight, summed over whole disks."""
+    total = [0, 0, 0]
+    for line in Path("/proc/diskstats").read_text().splitlines():
+        f = line.split()
+        if len(f) >= 15 and not f[2][-1].isdigit():  # vda, not vda1
+            total[0] += int(f[7])
+            total[1] += int(f[8 + 6]) if len(f) > 14 else 0
+            total[2] += int(f[11])
+    return tuple(total)
+
+
+def settle(limit: float = 180.0) -> float:
+    """Wait until the disk is idle (no write or discard for 3 s in a row): deleting
+    the previous run's data dir (gigabytes of mail) leaves discards and writeback that
+    would otherwise be timed as part of the next run. Returns the seconds waited."""
+    os.sync()
+    start = time.monotonic()
+    last, quiet = _disk_activity(), 0
+    while quiet < 3 and time.monotonic() - start < limit:
+        time.sleep(1)
+        now = _disk_activity()
+        quiet = quiet + 1 if now[:2] == last[:2] and now[2] == 0 else 0
+        last = now
+    return time.monotonic() - start
+
+
 def timed_run(cfg: Path, data: Path, day: date, stats: Path) -> dict[str, Any]:
-    os.sync()  # the copy of the data dir settles before the clock starts
-    time.sleep(2)
+    waited = settle()  # the copy of the data dir settles before the clock starts
+    if waited > 5:
+        print(f"  (waited {waited:.0f}s for the disk to settle)")
     before = {k: _size(data / k) for k in ("outbox", "feeds", "digest.db")}
     start = time.perf_counter()
     proc = subprocess.Popen(
