@@ -155,12 +155,7 @@ def rank_batch(
         scores = pset.text[start:stop] @ batch.vectors.T
         if weights.text != 1.0:
             scores *= weights.text
-        leaned = None
-        if leaning.nnz:
-            lean = leaning[start:stop] @ batch_leaning
-            scores += lean
-            leaned = lean > 0
-            del lean
+        leaned = _add(scores, leaning[start:stop], batch_leaning)
         # the cut-off learned from the day: a paper that matched nothing by name must
         # stand out from this profile's usual score for the batch's papers (on a
         # batch too small to tell, only the share of the day's best applies)
@@ -170,13 +165,7 @@ def rank_batch(
         if learned.any():
             above = scores.mean(axis=1) + np.where(learned, spread, 0) * scores.std(axis=1)
             floors = np.where(learned, above, -np.inf).astype(np.float32)
-        named_hits = None
-        if features.nnz:
-            extra = features[start:stop] @ batch_features
-            scores += extra
-            # every feature weight is positive, so any part above 0 is a match
-            named_hits = extra > 0
-            del extra
+        named_hits = _add(scores, features[start:stop], batch_features)
         if floors is not None:
             # before the top k: a paper below the floor never takes a named match's place
             below = scores < floors[:, None]
@@ -225,6 +214,17 @@ def rank_batch(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(run, range(0, n, chunk)))
     return ranking
+
+
+def _add(scores: np.ndarray, part: sparse.csr_matrix, batch_part: np.ndarray) -> np.ndarray | None:
+    """Add a feature part of the score; returns where it matched (every feature weight
+    is positive, so any part above 0 is a match), or None if the part is empty."""
+    if not part.nnz:
+        return None
+    extra = part @ batch_part
+    scores += extra
+    hits: np.ndarray = extra > 0
+    return hits
 
 
 def _named_columns(pset: ProfileSet) -> np.ndarray:
