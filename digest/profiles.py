@@ -17,7 +17,6 @@ import json
 import logging
 import tomllib
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from zoneinfo import available_timezones
@@ -39,7 +38,6 @@ _CUT_FIELDS = frozenset({"title", "abstract"})
 
 
 @functools.cache
-@cache
 def time_zones() -> frozenset[str]:
     """The IANA time zone names this machine knows, and UTC (read once: listing them
     walks the time zone database)."""

@@ -45,7 +45,8 @@ class Picker:
         self.models = models or Models(store)
         self.replacements: Replacements = replacements
         self._ranges: dict[tuple[str, int | None, int], tuple[list[Paper], np.ndarray]] = {}
-        self._seeds: dict[str, dict[str, tuple[str, bytes]]] = {}  # by model version
+        self._seeds: dict[str, tuple[str, bytes]] = {}  # of the model ``_seeds_of``
+        self._seeds_of: str | None = None
 
     def papers(self, version: str, after: int | None, upto: int) -> tuple[list[Paper], np.ndarray]:
         key = (version, after, upto)
@@ -107,12 +108,10 @@ class Picker:
                 continue
             papers, matrix = self.papers(version, after, upto)
             owners = {key: profiles.get(sid, []) for key, sid in members}
-            known = self._seeds.get(version)
-            if known is None:  # a new model: embeddings of the old one are never read again
-                self._seeds = {version: {}}
-                known = self._seeds[version]
+            if self._seeds_of != version:  # embeddings of an older model are never read again
+                self._seeds, self._seeds_of = {}, version
             mine = [c for cs in owners.values() for c in cs]
-            vectors_seeds = gather(self.store, version, mine, known)
+            vectors_seeds = gather(self.store, version, mine, self._seeds)
             out.update(rank(papers, matrix, owners, *vectors_seeds, self.replacements))
         return out
 
