@@ -1,23 +1,27 @@
 """The day's shared fixtures: a store holding the fixture batch, its text model and
-four readers. Each test module that asks for ``day_store`` gives its own
-``smtp_settings`` (where mail goes, and how)."""
+four readers, settings that send to the loopback SMTP server (a test module may give
+its own ``smtp_settings``), and ``run``, the day with no waiting between retries."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from digest.day.run import DayReport, run_day
 from digest.day.shard import open_store
 from digest.day.sources import collect_sources
 from digest.models import Keyword, Profile
 from digest.score.textmodel import TextModel
-from digest.settings import Settings, SourceSettings
+from digest.settings import Settings, SourceSettings, load_settings
 from digest.sources.formats import parse
 from digest.store import Store
 from tests.conftest import FIXTURES, NOW
+from tests.smtp_server import SmtpServer
 
 BATCH = FIXTURES / "batches" / "2026-06-30.jsonl"
+DAY = NOW.date()
 READERS = {
     "ada@example.org": Profile(
         name="language models", keywords=[Keyword(phrase="language model")], max_papers=5
@@ -47,3 +51,30 @@ def day_store(smtp_settings: Settings, model_blob: bytes) -> Iterator[Store]:
         store.save_profiles(sub.id, [profile], now=NOW)
     yield store
     store.close()
+
+
+@pytest.fixture
+def smtp_settings(tmp_path: Path, smtp_server: SmtpServer, database_url: str | None) -> Settings:
+    return load_settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        secret_key="test-secret-" + "x" * 20,
+        web={"base_url": "https://digest.example.org"},
+        mail={
+            "mailer": "smtp",
+            "from_address": "digest@example.org",
+            "retries": 2,
+            "retry_backoff": 0,
+        },
+        smtp={"host": smtp_server.host, "port": smtp_server.port, "security": "plain"},
+    )
+
+
+def no_sleep(_: float) -> None:
+    pass
+
+
+def run(store: Store, settings: Settings, **kw: object) -> DayReport:
+    kw.setdefault("now", NOW)
+    kw.setdefault("workers", 1)
+    return run_day(store, settings, sleep=no_sleep, **kw)  # type: ignore[arg-type]

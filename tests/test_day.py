@@ -3,55 +3,20 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from datetime import date, timedelta
 
-import feedparser
 import pytest
 
-from digest.day.feeds import feed_xml, stored_feed
 from digest.day.plan import find_due, plan_day
-from digest.day.quiet import NOTHING_COLLECTED
-from digest.day.run import DayReport, run_day
-from digest.day.shard import link_maker
+from digest.day.run import run_day
 from digest.day.sources import collect_sources
 from digest.mime import Message
-from digest.render import Renderer
-from digest.settings import Settings, SourceSettings, load_settings
+from digest.settings import Settings, SourceSettings
 from digest.store import Store
 from digest.store.ledger import CANCELLED, FAILED, SENDING, SENT
 from tests.conftest import FIXTURES, NOW
-from tests.day_fixtures import READERS
+from tests.day_fixtures import DAY, READERS, run
 from tests.smtp_server import SmtpServer
-
-DAY = NOW.date()
-
-
-@pytest.fixture
-def smtp_settings(tmp_path: Path, smtp_server: SmtpServer, database_url: str | None) -> Settings:
-    return load_settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        secret_key="test-secret-" + "x" * 20,
-        web={"base_url": "https://digest.example.org"},
-        mail={
-            "mailer": "smtp",
-            "from_address": "digest@example.org",
-            "retries": 2,
-            "retry_backoff": 0,
-        },
-        smtp={"host": smtp_server.host, "port": smtp_server.port, "security": "plain"},
-    )
-
-
-def no_sleep(_: float) -> None:
-    pass
-
-
-def run(store: Store, settings: Settings, **kw: object) -> DayReport:
-    kw.setdefault("now", NOW)
-    kw.setdefault("workers", 1)
-    return run_day(store, settings, sleep=no_sleep, **kw)  # type: ignore[arg-type]
 
 
 def links_in(text: str) -> list[str]:
@@ -252,42 +217,6 @@ def test_papers_come_once_the_next_day_only_new_ones(
     assert len(second) == 4 and picked and not picked & first
 
 
-def test_an_empty_day_sends_no_email_and_tells_the_feed_why(
-    day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
-) -> None:
-    smtp_settings = smtp_settings.model_copy(update={"feed_storage": "files"})
-    run(day_store, smtp_settings)
-    feeds = {p: p.read_bytes() for p in (smtp_settings.data_dir / "feeds").rglob("*.xml")}
-    assert len(feeds) == 4
-    report = run(day_store, smtp_settings, now=NOW + timedelta(days=1))
-    assert report.due == 4 and report.empty == 4 and report.sent == 0
-    assert len(smtp_server.messages) == 4
-    after = {p: p.read_bytes() for p in (smtp_settings.data_dir / "feeds").rglob("*.xml")}
-    assert {p: after[p] for p in feeds} == feeds, "earlier digests are never rewritten"
-    notes = [body for p, body in after.items() if p not in feeds]
-    assert len(notes) == 4
-    assert all(b.count(b"<item>") == 1 and NOTHING_COLLECTED.encode() in b for b in notes)
-
-
-def test_rss_only_readers_get_a_feed_and_no_email(
-    day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
-) -> None:
-    smtp_settings = smtp_settings.model_copy(update={"feed_storage": "files"})
-    sub = day_store.subscriber("bob@example.org")
-    day_store.update_subscriber(sub.id, channels=["rss"])
-    report = run(day_store, smtp_settings)
-    assert report.sent == 3 and report.feed_only == 1
-    assert "bob@example.org" not in {m["To"].addresses[0].addr_spec for m in smtp_server.messages}
-    links = link_maker(smtp_settings)
-    xml, updated = feed_xml(day_store, smtp_settings, sub, links=links)
-    parsed = feedparser.parse(xml)
-    assert parsed.bozo == 0 and len(parsed.entries) == 4 and updated is not None
-    stored = stored_feed(smtp_settings, links, sub.id)
-    assert stored is not None
-    served = stored.xml(Renderer(smtp_settings), smtp_settings, links, sub)
-    assert [e.id for e in feedparser.parse(served).entries] == [e.id for e in parsed.entries]
-
-
 def test_dry_run_decides_and_writes_nothing(
     day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
 ) -> None:
@@ -359,95 +288,6 @@ def test_a_crash_on_a_named_day_long_ago_is_finished_by_the_same_command(
     later = run(day_store, smtp_settings, day=long_ago, now=NOW + timedelta(hours=1))
     assert later.due == 0 and later.sent == 3
     assert sorted(m["To"].addresses[0].addr_spec for m in smtp_server.messages) == sorted(READERS)
-
-
-def test_the_next_days_feed_holds_both_digests(
-    day_store: Store, smtp_settings: Settings, smtp_server: SmtpServer
-) -> None:
-    smtp_settings = smtp_settings.model_copy(update={"feed_storage": "files"})
-    run(day_store, smtp_settings)
-    collect_sources(
-        day_store,
-        smtp_settings,
-        [SourceSettings(name="next", location=str(FIXTURES / "batches" / "2026-07-01.jsonl"))],
-        now=NOW + timedelta(days=1),
-    )
-    run(day_store, smtp_settings, now=NOW + timedelta(days=1))
-    sub = day_store.subscriber("ada@example.org")
-    assert sub is not None
-    links = link_maker(smtp_settings)
-    stored = stored_feed(smtp_settings, links, sub.id)
-    assert stored is not None and len(stored.stamps) == 2
-    written = feedparser.parse(stored.xml(Renderer(smtp_settings), smtp_settings, links, sub))
-    days = {e.id.split(":")[1] for e in written.entries}
-    assert days == {str(DAY), str(DAY + timedelta(days=1))}
-    rebuilt, _ = feed_xml(day_store, smtp_settings, sub, links=links)
-    assert [e.id for e in feedparser.parse(rebuilt).entries] == [e.id for e in written.entries]
-
-
-def test_a_collect_deletes_feed_fragments_no_feed_can_show(
-    settings: Settings, store: Store
-) -> None:
-    from digest.day.sources import adhoc_sources
-
-    days = settings.data_dir / "feeds" / "days"
-    old = days / "2026-08-01" / "t.xml"  # more than digest_history (10) weeks back
-    kept = days / "2026-10-01" / "t.xml"
-    for path in (old, kept):
-        path.parent.mkdir(parents=True)
-        path.write_bytes(b"<item/>")
-    batch = str(FIXTURES / "batches" / "2026-06-30.jsonl")
-    collect_sources(store, settings, adhoc_sources([batch], None), now=datetime(2026, 12, 1, 6))
-    assert not old.parent.exists()
-    assert kept.read_bytes() == b"<item/>"
-
-
-def test_feeds_kept_in_the_database_are_served_by_a_web_app_on_any_machine(
-    day_store: Store, smtp_settings: Settings, tmp_path: Path
-) -> None:
-    from fastapi.testclient import TestClient
-
-    from digest.day.feeds import prune_fragments
-    from digest.web import create_app
-
-    here = smtp_settings.model_copy(update={"feed_storage": "database"})
-    run(day_store, here)
-    collect_sources(
-        day_store,
-        here,
-        [SourceSettings(name="next", location=str(FIXTURES / "batches" / "2026-07-01.jsonl"))],
-        now=NOW + timedelta(days=1),
-    )
-    run(day_store, here, now=NOW + timedelta(days=1))
-    assert not (here.data_dir / "feeds").exists()
-    elsewhere = load_settings(
-        data_dir=tmp_path / "elsewhere",
-        database_url=here.db_url,
-        secret_key="test-secret-" + "x" * 20,
-        web={"base_url": "https://digest.example.org"},
-        feed_storage="database",
-    )
-    other = Store.open(elsewhere.db_url)
-    sub = other.subscriber("ada@example.org")
-    assert sub is not None
-    url = link_maker(elsewhere).feed(sub.id).removeprefix("https://digest.example.org")
-    app = create_app(elsewhere, store=other, clock=lambda: NOW + timedelta(days=1))
-    with TestClient(app, base_url="https://digest.example.org") as client:
-        served = client.get(url)
-        assert served.status_code == 200
-        days = {e.id.split(":")[1] for e in feedparser.parse(served.content).entries}
-        assert days == {str(DAY), str(DAY + timedelta(days=1))}
-        again = client.get(url, headers={"If-None-Match": served.headers["etag"]})
-        assert again.status_code == 304
-    rebuilt, _ = feed_xml(other, elsewhere, sub, links=link_maker(elsewhere))
-    assert [e.id for e in feedparser.parse(rebuilt).entries] == [
-        e.id for e in feedparser.parse(served.content).entries
-    ]
-    assert prune_fragments(elsewhere, DAY + timedelta(weeks=10, days=1), other) == 4
-    assert stored_feed(elsewhere, link_maker(elsewhere), sub.id, store=other) is not None
-    assert prune_fragments(elsewhere, DAY + timedelta(weeks=11), other) == 4
-    assert stored_feed(elsewhere, link_maker(elsewhere), sub.id, store=other) is None
-    other.close()
 
 
 def test_after_a_send_the_preview_shows_the_digest_just_sent(

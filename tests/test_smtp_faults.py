@@ -21,8 +21,8 @@ from digest.settings import Settings, load_settings
 from digest.store import Store
 from digest.store.ledger import DEFERRED, FAILED, SENT
 from tests.conftest import NOW
+from tests.day_fixtures import READERS, run
 from tests.smtp_server import LOGIN_PASSWORD, LOGIN_USER, Fault, SmtpServer
-from tests.test_day import READERS, run
 
 DAY = NOW.date()
 VICTIM = "bob@example.org"
