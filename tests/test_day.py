@@ -13,7 +13,7 @@ from digest.day.sources import collect_sources
 from digest.mime import Message
 from digest.settings import Settings, SourceSettings
 from digest.store import Store
-from digest.store.ledger import CANCELLED, FAILED, SENDING, SENT
+from digest.store.ledger import CANCELLED, DEFERRED, FAILED, SENDING, SENT
 from tests.conftest import FIXTURES, NOW
 from tests.day_fixtures import DAY, READERS, run
 from tests.smtp_server import SmtpServer
@@ -305,3 +305,24 @@ def test_after_a_send_the_preview_shows_the_digest_just_sent(
     assert titles, "a reader who just got a digest is shown it, not 'no new papers'"
     body = " ".join(sent.get_body(("plain",)).get_content().split())
     assert all(" ".join(t.split())[:40] in body for t in titles[:3])
+
+
+def test_an_outbox_that_cannot_be_written_defers_and_loses_nothing(
+    day_store: Store, smtp_settings: Settings
+) -> None:
+    settings = smtp_settings.model_copy(
+        update={"mail": smtp_settings.mail.model_copy(update={"mailer": "maildir"})}
+    )
+    outbox = settings.data_dir / "outbox"
+    (outbox / "tmp").mkdir(parents=True)
+    (outbox / "new").write_text("not a folder")  # every rename into new/ fails
+    report = run(day_store, settings)
+    assert report.sent == 0 and len(report.deferred) == 4
+    assert all("cannot write to" in why for _, why in report.deferred)
+    assert {d.status for d in day_store.deliveries(day=DAY)} == {DEFERRED}
+    (outbox / "new").unlink()
+    assert run(day_store, settings, now=NOW + timedelta(hours=1)).sent == 4
+    assert run(day_store, settings, now=NOW + timedelta(hours=2)).sent == 0
+    delivered = sorted((outbox / "new").iterdir())
+    assert len(delivered) == 4
+    assert {d.status for d in day_store.deliveries(day=DAY)} == {SENT}

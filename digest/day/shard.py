@@ -23,8 +23,10 @@ from digest.day.plan import ShardSpec, owner_alive, this_owner
 from digest.day.throttle import RELAY, Throttle
 from digest.day.vectors import Models
 from digest.deliver import (
+    Courier,
     Mailer,
     PermanentFailure,
+    SendError,
     TemporaryFailure,
     Unavailable,
     make_mailer,
@@ -119,14 +121,27 @@ class _Clock:
 
 
 @dataclass(slots=True)
-class _Retry:
+class _Mail:
+    """A digest's message on its way; with an ``error``, one to try again."""
+
     delivery: Delivery
     sub: Subscriber
     message: Message
     items: tuple[Item, ...]
-    error: str
-    throttled: bool = False  # held back by a domain's rate, not refused
     note: str = ""  # why the digest is short, kept with it however it ends
+    error: str = ""
+    throttled: bool = False  # held back by a domain's rate, not refused
+
+    def sent(self) -> Finished:
+        return Finished(
+            self.delivery.id, SENT, self.items, message_id=self.message.message_id, note=self.note
+        )
+
+    def ended(self, status: str, error: str) -> Finished:
+        return Finished(self.delivery.id, status, self.items, error=error, note=self.note)
+
+    def again(self, error: str, *, throttled: bool = False) -> _Mail:
+        return replace(self, error=error, throttled=throttled)
 
 
 class Worker:
@@ -162,6 +177,12 @@ class Worker:
             dkim_domain=settings.dkim.domain,
         )
         self.mailer = mailer or make_mailer(settings)
+        # a mailer whose deliveries overwrite each other (a Maildir by Message-ID)
+        # can record its rows in batches, and write on a thread of its own while
+        # the next digests are made; any other records each row as it is sent
+        idempotent = getattr(self.mailer, "idempotent", False)
+        self.batch = 500 if idempotent else 1
+        self.courier: Courier[_Mail] | None = Courier(self.mailer) if idempotent else None
         self.sleep = sleep
         self.on_digest = on_digest
         self.stopping = stopping
@@ -169,9 +190,6 @@ class Worker:
         self.lease = timedelta(seconds=settings.day.claim_lease)
         self._held: list[int] = []
         self._renewed = 0.0
-        # a mailer whose deliveries overwrite each other (a Maildir by Message-ID)
-        # can record its rows in batches; any other records each row as it is sent
-        self.batch = 500 if getattr(self.mailer, "idempotent", False) else 1
         self.down: str | None = None  # why the mail server is out of reach this pass
 
     def __enter__(self) -> Worker:
@@ -180,6 +198,8 @@ class Worker:
 
     def __exit__(self, *exc: object) -> None:
         try:
+            if self.courier is not None:
+                self.courier.__exit__()
             self.mailer.__exit__(None, None, None)
         finally:
             self.store.close()
@@ -215,7 +235,7 @@ class Worker:
             )
         failed_sources = self.store.failed_sources()
         clock.lap("score")
-        retry: list[_Retry] = []
+        retry: list[_Mail] = []
         for row, sub in live:
             sections = tuple(s for s in picked.get(row.id, []) if s.papers)
             items = tuple(
@@ -226,25 +246,31 @@ class Worker:
                 collected = self.picker.collected(version, row.after_batch_id, row.batch_id or 0)
                 note = quiet.note(picked=len(items), collected=collected, failed=failed_sources)
                 report.notes[note] = report.notes.get(note, 0) + 1
-            outcome = self._one(row, sub, sections, items, note, report, clock)
             # the note is kept with the digest: a feed made from the ledger says it too
-            if note:
-                outcome = replace(outcome, note=note)
-            if isinstance(outcome, _Retry):
-                retry.append(outcome)
-            else:
-                done.append(outcome)
+            _sort(self._one(row, sub, sections, items, note, report, clock), done, retry)
             if self.on_digest is not None:
                 self.on_digest()
+            self._collect(done, retry, report)
             if len(done) >= self.batch:
                 self._finish(done, report, clock)
             if self.stopping is not None and self.stopping():
                 # asked to stop: what was sent is recorded; the rest stays claimed
+                self._collect(done, retry, report, wait=True)
                 self._finish(done, report, clock)
                 raise Stopped(spec.number)
+        self._collect(done, retry, report, wait=True)
+        clock.lap("deliver")
         self._finish(done, report, clock)
         self._retry(retry, report, clock)
         return report
+
+    def _collect(
+        self, done: list[Finished], retry: list[_Mail], report: ShardReport, *, wait: bool = False
+    ) -> None:
+        """How the messages the courier has taken ended; ``wait`` for all of them."""
+        if self.courier is not None:
+            for mail, error in self.courier.sent(wait=wait):
+                _sort(self._outcome(mail, error, report), done, retry)
 
     def _one(
         self,
@@ -255,7 +281,7 @@ class Worker:
         note: str,
         report: ShardReport,
         clock: _Clock,
-    ) -> Finished | _Retry:
+    ) -> Finished | _Mail | None:
         rss = "rss" in sub.channels
         # feed items rendered now, rather than from the ledger when the feed is fetched
         written = rss and self.feeds.written
@@ -264,7 +290,7 @@ class Worker:
             if written:  # a feed says why it has nothing new, like an email would
                 self.feeds.add(sub, row.day, [self.renderer.note_item(row.day, note)])
                 report.feeds += 1
-            return Finished(row.id, EMPTY)
+            return Finished(row.id, EMPTY, note=note)
         digest = Digest(sub.email, row.day, sections, self.links.links(sub.id, row.id), note)
         email = "email" in sub.channels
         if email:
@@ -281,7 +307,7 @@ class Worker:
             clock.lap("feeds")
         if not email:
             report.feed_only += 1
-            return Finished(row.id, FEED_ONLY, items)
+            return Finished(row.id, FEED_ONLY, items, note=note)
         try:
             message = self.letterhead.message(
                 to=digest.email,
@@ -295,43 +321,52 @@ class Worker:
             )
         except ValueError as exc:
             report.failed.append((sub.email, f"bad message: {exc}"))
-            return Finished(row.id, FAILED, items, error=f"bad message: {exc}")
+            return Finished(row.id, FAILED, items, error=f"bad message: {exc}", note=note)
         clock.lap("render")
-        return self._send(row, sub, message, items, report, clock)
+        return self._send(_Mail(row, sub, message, items, note), report, clock, post=True)
 
     def _send(
-        self,
-        row: Delivery,
-        sub: Subscriber,
-        message: Message,
-        items: tuple[Item, ...],
-        report: ShardReport,
-        clock: _Clock,
-    ) -> Finished | _Retry:
+        self, mail: _Mail, report: ShardReport, clock: _Clock, *, post: bool = False
+    ) -> Finished | _Mail | None:
+        """How a message ended, or None when it was ``post``-ed to the courier."""
         if self.down is not None:
-            return _Retry(row, sub, message, items, self.down)
+            return mail.again(self.down)
         if self.throttle.active:
-            while (held := self.throttle.take(sub.email)) == RELAY:
+            while (held := self.throttle.take(mail.sub.email)) == RELAY:
                 self.sleep(self.throttle.until_next_window())
             if held is not None:
                 clock.lap("deliver")
-                return _Retry(row, sub, message, items, f"{held}: over its rate", throttled=True)
+                return mail.again(f"{held}: over its rate", throttled=True)
+        error: Exception | None = None
+        if post and self.courier is not None:
+            self.courier.post(mail, mail.message)
+            clock.lap("deliver")
+            return None
         try:
-            self.mailer.send(message)
-        except Unavailable as exc:
-            self.down = str(exc)
-            return _Retry(row, sub, message, items, str(exc))
-        except PermanentFailure as exc:
-            report.failed.append((sub.email, str(exc)))
-            return Finished(row.id, FAILED, items, error=str(exc))
-        except TemporaryFailure as exc:
-            return _Retry(row, sub, message, items, str(exc))
+            self.mailer.send(mail.message)
+        except SendError as exc:
+            error = exc
         finally:
             clock.lap("deliver")
-        report.sent += 1
-        return Finished(row.id, SENT, items, message_id=message.message_id)
+        return self._outcome(mail, error, report)
 
-    def _retry(self, retry: list[_Retry], report: ShardReport, clock: _Clock) -> None:
+    def _outcome(
+        self, mail: _Mail, error: Exception | None, report: ShardReport
+    ) -> Finished | _Mail:
+        if error is None:
+            report.sent += 1
+            return mail.sent()
+        if isinstance(error, Unavailable):
+            self.down = str(error)
+            return mail.again(str(error))
+        if isinstance(error, PermanentFailure):
+            report.failed.append((mail.sub.email, str(error)))
+            return mail.ended(FAILED, str(error))
+        if isinstance(error, TemporaryFailure):
+            return mail.again(str(error))
+        raise error
+
+    def _retry(self, retry: list[_Mail], report: ShardReport, clock: _Clock) -> None:
         """Temporary failures, and digests a domain's rate held back, after everyone
         else. Failures get up to ``mail.retries`` more rounds, the delay doubling
         between rounds (not between readers), and what still fails is deferred to the
@@ -350,25 +385,17 @@ class Worker:
                 retry = [r for r in retry if r.throttled]
                 continue
             self.down = None  # a new round tries the server again
-            later: list[_Retry] = []
+            later: list[_Mail] = []
             done: list[Finished] = []
             for r in retry:
-                outcome = self._send(r.delivery, r.sub, r.message, r.items, report, clock)
-                if r.note:
-                    outcome = replace(outcome, note=r.note)
-                if isinstance(outcome, _Retry):
-                    later.append(outcome)
-                else:
-                    done.append(outcome)
+                _sort(self._send(r, report, clock), done, later)
                 if len(done) >= self.batch:
                     self._finish(done, report, clock)
             self._finish(done, report, clock)
             retry = later
 
-    def _defer(self, retry: list[_Retry], report: ShardReport, clock: _Clock) -> None:
-        deferred = [
-            Finished(r.delivery.id, DEFERRED, r.items, error=r.error, note=r.note) for r in retry
-        ]
+    def _defer(self, retry: list[_Mail], report: ShardReport, clock: _Clock) -> None:
+        deferred = [r.ended(DEFERRED, r.error) for r in retry]
         report.deferred += [(r.sub.email, r.error) for r in retry]
         self._finish(deferred, report, clock)
 
@@ -388,3 +415,10 @@ class Worker:
             self.store.renew(self._held, owner=self.owner, now=self.clock())
             self._renewed = time.monotonic()
             clock.lap("ledger")
+
+
+def _sort(outcome: Finished | _Mail | None, done: list[Finished], retry: list[_Mail]) -> None:
+    if isinstance(outcome, _Mail):
+        retry.append(outcome)
+    elif outcome is not None:
+        done.append(outcome)
