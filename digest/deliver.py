@@ -10,20 +10,18 @@ login the settings ask for): a 5xx there says nothing about a reader.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import queue
 import re
 import smtplib
 import socket
 import ssl
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Generic, Protocol, Self, TypeVar
+from typing import Protocol, Self
 
 from digest.mime import Message
 from digest.settings import MailSettings, Settings, SmtpSettings
@@ -69,10 +67,8 @@ class MaildirMailer:
         self.path = path
 
     def __enter__(self) -> Self:
-        try:
+        with contextlib.suppress(OSError):  # each message then says why, and waits
             self._make()
-        except OSError:
-            pass  # each message says why it cannot be written, and waits for a rerun
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -100,62 +96,6 @@ class MaildirMailer:
         with open(tmp, "wb") as out:
             out.write(data)
         os.replace(tmp, self.path / "new" / name)
-
-
-T = TypeVar("T")
-
-
-class Courier(Generic[T]):
-    """Sends through a mailer on a thread of its own, so that its caller makes the
-    next message while the last is written: a Maildir write mostly waits on the
-    kernel (for page cache, or for the disk to take what is dirty), and a wait lets
-    the caller's thread run. :meth:`post` queues a message with a tag of the
-    caller's; :meth:`sent` hands back ``(tag, error)`` for each message the mailer
-    has taken since, ``error`` None when it was delivered. At most ``depth``
-    messages wait, so memory stays bounded; use as a context manager."""
-
-    def __init__(self, mailer: Mailer, depth: int = 256) -> None:
-        self.mailer = mailer
-        self._queue: queue.Queue[tuple[T, Message] | None] = queue.Queue(depth)
-        self._sent: deque[tuple[T, Exception | None]] = deque()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
-
-    def post(self, tag: T, message: Message) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="courier", daemon=True)
-            self._thread.start()
-        self._queue.put((tag, message))
-
-    def sent(self, *, wait: bool = False) -> list[tuple[T, Exception | None]]:
-        """What was sent since the last call; ``wait`` first waits for every posted
-        message."""
-        if wait:
-            self._queue.join()
-        out = []
-        while self._sent:
-            out.append(self._sent.popleft())
-        return out
-
-    def _run(self) -> None:
-        while (job := self._queue.get()) is not None:
-            tag, message = job
-            error: Exception | None = None
-            try:
-                self.mailer.send(message)
-            except Exception as exc:  # handed back with its tag: the caller decides
-                error = exc
-            self._sent.append((tag, error))
-            self._queue.task_done()
-        self._queue.task_done()
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@=+-]")

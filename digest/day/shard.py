@@ -23,10 +23,8 @@ from digest.day.plan import ShardSpec, owner_alive, this_owner
 from digest.day.throttle import RELAY, Throttle
 from digest.day.vectors import Models
 from digest.deliver import (
-    Courier,
     Mailer,
     PermanentFailure,
-    SendError,
     TemporaryFailure,
     Unavailable,
     make_mailer,
@@ -178,11 +176,8 @@ class Worker:
         )
         self.mailer = mailer or make_mailer(settings)
         # a mailer whose deliveries overwrite each other (a Maildir by Message-ID)
-        # can record its rows in batches, and write on a thread of its own while
-        # the next digests are made; any other records each row as it is sent
-        idempotent = getattr(self.mailer, "idempotent", False)
-        self.batch = 500 if idempotent else 1
-        self.courier: Courier[_Mail] | None = Courier(self.mailer) if idempotent else None
+        # can record its rows in batches; any other records each row as it is sent
+        self.batch = 500 if getattr(self.mailer, "idempotent", False) else 1
         self.sleep = sleep
         self.on_digest = on_digest
         self.stopping = stopping
@@ -198,8 +193,6 @@ class Worker:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            if self.courier is not None:
-                self.courier.__exit__()
             self.mailer.__exit__(None, None, None)
         finally:
             self.store.close()
@@ -250,27 +243,15 @@ class Worker:
             _sort(self._one(row, sub, sections, items, note, report, clock), done, retry)
             if self.on_digest is not None:
                 self.on_digest()
-            self._collect(done, retry, report)
             if len(done) >= self.batch:
                 self._finish(done, report, clock)
             if self.stopping is not None and self.stopping():
                 # asked to stop: what was sent is recorded; the rest stays claimed
-                self._collect(done, retry, report, wait=True)
                 self._finish(done, report, clock)
                 raise Stopped(spec.number)
-        self._collect(done, retry, report, wait=True)
-        clock.lap("deliver")
         self._finish(done, report, clock)
         self._retry(retry, report, clock)
         return report
-
-    def _collect(
-        self, done: list[Finished], retry: list[_Mail], report: ShardReport, *, wait: bool = False
-    ) -> None:
-        """How the messages the courier has taken ended; ``wait`` for all of them."""
-        if self.courier is not None:
-            for mail, error in self.courier.sent(wait=wait):
-                _sort(self._outcome(mail, error, report), done, retry)
 
     def _one(
         self,
@@ -281,7 +262,7 @@ class Worker:
         note: str,
         report: ShardReport,
         clock: _Clock,
-    ) -> Finished | _Mail | None:
+    ) -> Finished | _Mail:
         rss = "rss" in sub.channels
         # feed items rendered now, rather than from the ledger when the feed is fetched
         written = rss and self.feeds.written
@@ -323,12 +304,9 @@ class Worker:
             report.failed.append((sub.email, f"bad message: {exc}"))
             return Finished(row.id, FAILED, items, error=f"bad message: {exc}", note=note)
         clock.lap("render")
-        return self._send(_Mail(row, sub, message, items, note), report, clock, post=True)
+        return self._send(_Mail(row, sub, message, items, note), report, clock)
 
-    def _send(
-        self, mail: _Mail, report: ShardReport, clock: _Clock, *, post: bool = False
-    ) -> Finished | _Mail | None:
-        """How a message ended, or None when it was ``post``-ed to the courier."""
+    def _send(self, mail: _Mail, report: ShardReport, clock: _Clock) -> Finished | _Mail:
         if self.down is not None:
             return mail.again(self.down)
         if self.throttle.active:
@@ -337,34 +315,20 @@ class Worker:
             if held is not None:
                 clock.lap("deliver")
                 return mail.again(f"{held}: over its rate", throttled=True)
-        error: Exception | None = None
-        if post and self.courier is not None:
-            self.courier.post(mail, mail.message)
-            clock.lap("deliver")
-            return None
         try:
             self.mailer.send(mail.message)
-        except SendError as exc:
-            error = exc
+        except Unavailable as exc:
+            self.down = str(exc)
+            return mail.again(str(exc))
+        except PermanentFailure as exc:
+            report.failed.append((mail.sub.email, str(exc)))
+            return mail.ended(FAILED, str(exc))
+        except TemporaryFailure as exc:
+            return mail.again(str(exc))
         finally:
             clock.lap("deliver")
-        return self._outcome(mail, error, report)
-
-    def _outcome(
-        self, mail: _Mail, error: Exception | None, report: ShardReport
-    ) -> Finished | _Mail:
-        if error is None:
-            report.sent += 1
-            return mail.sent()
-        if isinstance(error, Unavailable):
-            self.down = str(error)
-            return mail.again(str(error))
-        if isinstance(error, PermanentFailure):
-            report.failed.append((mail.sub.email, str(error)))
-            return mail.ended(FAILED, str(error))
-        if isinstance(error, TemporaryFailure):
-            return mail.again(str(error))
-        raise error
+        report.sent += 1
+        return mail.sent()
 
     def _retry(self, retry: list[_Mail], report: ShardReport, clock: _Clock) -> None:
         """Temporary failures, and digests a domain's rate held back, after everyone
@@ -417,8 +381,8 @@ class Worker:
             clock.lap("ledger")
 
 
-def _sort(outcome: Finished | _Mail | None, done: list[Finished], retry: list[_Mail]) -> None:
+def _sort(outcome: Finished | _Mail, done: list[Finished], retry: list[_Mail]) -> None:
     if isinstance(outcome, _Mail):
         retry.append(outcome)
-    elif outcome is not None:
+    else:
         done.append(outcome)
