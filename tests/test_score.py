@@ -362,3 +362,21 @@ def test_a_small_batch_keeps_its_best_papers_without_a_learned_floor() -> None:
         profile = ProfileVector(name="s", text=_pointing(1.0), cutoff=cutoff)
         (picks,) = score_batch([profile], papers, vectors)
         assert [sp.paper.id for sp in picks] == ["p0"], cutoff
+
+
+def test_why_names_keywords_as_the_reader_wrote_them(papers: list[Paper], model: TextModel) -> None:
+    profile = Profile(
+        name="p", keywords=[Keyword(phrase="Heterogeneous"), Keyword(phrase="Language  Models")]
+    )
+    whys = [sp.why for sp in rank_papers(papers, profile, model=model)]
+    named = [w for w in whys if w.startswith("keywords: ")]
+    assert named and not any(re.search(r"\bheterogeneou\b", w) for w in named)
+    assert any("Heterogeneous" in w for w in named)
+    assert any("Language Models" in w for w in named)
+    # matched as folded: a singular "language model" in a paper is a match
+    assert any(
+        "language model" in f"{sp.paper.title} {sp.paper.abstract}".lower()
+        and "language models" not in f"{sp.paper.title} {sp.paper.abstract}".lower()
+        and "Language Models" in sp.why
+        for sp in rank_papers(papers, profile, model=model)
+    )

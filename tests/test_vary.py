@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from digest.models import Paper, ScoredPaper
-from digest.score.vary import vary
+from digest.score.vary import profile_words, vary
 
 
 def pick(title: str, why: str) -> ScoredPaper:
@@ -65,3 +65,23 @@ def test_picks_brought_in_by_wording_alone_name_the_words_or_their_field() -> No
         "similar to your interests, from math.NA",
         "similar to your interests",
     ]
+
+
+def test_a_plural_keyword_is_found_in_a_singular_title_and_named_as_written() -> None:
+    picks = [
+        pick("Scaling laws", "keywords: Language Models · in cs.CL"),
+        pick("A Language Model for Proofs", "keywords: Language Models · in cs.CL"),
+    ]
+    assert vary(picks)[1].why == "“Language Models” in the title"
+
+
+def test_the_words_a_pick_shares_are_the_readers_own() -> None:
+    words = profile_words(["Heterogeneous graphs", "graph"])
+    assert words == ("heterogeneous", "graphs")
+    papers = [
+        Paper(id="x", title="Graph learning", categories=("cs.LG",)),
+        Paper(id="y", title="Message passing", abstract="On heterogeneous data.", categories=()),
+    ]
+    picks = [ScoredPaper(p, 0.5, "similar to your interests", "p") for p in papers]
+    whys = [sp.why for sp in vary(picks, words)]
+    assert whys == ["mentions “graphs” (title)", "mentions “heterogeneous” (abstract)"]

@@ -77,6 +77,8 @@ class ProfileVector:
     min_score: float = 0.0
     has_text: bool = True
     cutoff: Cutoff = "good"
+    labels: dict[str, str] = field(default_factory=dict)
+    """Each of ``keywords`` as the reader wrote it, for the why lines."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,7 @@ def build_profile(
         name=profile.name,
         text=text,
         keywords={phrase(k.phrase): k.weight for k in profile.keywords if phrase(k.phrase)},
+        labels={phrase(k.phrase): " ".join(k.phrase.split()) for k in profile.keywords},
         exclude=tuple(p for p in (phrase(x) for x in profile.exclude) if p),
         authors=tuple(fold(a) for a in profile.authors),
         categories={**affinity, **{c: -1.0 for c in profile.categories}},

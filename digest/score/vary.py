@@ -36,7 +36,10 @@ def _phrases(reason: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=1 << 17)
 def _title_has(phrase: str, title: str) -> bool:
-    return re.search(rf"\b{re.escape(phrase)}", title, re.IGNORECASE) is not None
+    """Whether the title holds the phrase, a plural as its singular ("language
+    models" is in "A Language Model for…")."""
+    folded = " ".join(_stem(w) for w in phrase.lower().split())
+    return re.search(rf"\b{re.escape(folded)}", title, re.IGNORECASE) is not None
 
 
 def _in_title(reasons: tuple[str, ...], title: str) -> str:
@@ -62,7 +65,7 @@ def _mentions(title: str, abstract: str, category: str, words: tuple[str, ...]) 
     """``mentions “reservoir”, “parallel” (title)``: the profile's words that the paper
     uses, for a pick that only its wording brought in; else its main category."""
     for where, text in (("title", title), ("abstract", abstract)):
-        found = [w for w in words if w in _words(text)]
+        found = [w for w in words if _stem(w) in _words(text)]
         if found:
             quoted = ", ".join(f"\u201c{w}\u201d" for w in found[:3])
             return f"mentions {quoted} ({where})"
@@ -71,9 +74,14 @@ def _mentions(title: str, abstract: str, category: str, words: tuple[str, ...]) 
 
 
 def profile_words(phrases: Iterable[str]) -> tuple[str, ...]:
-    """The words of a profile's keyword phrases worth naming (not "of", "for"…)."""
-    found = (_stem(w) for p in phrases for w in _WORD.findall(p.lower()) if len(w) > 3)
-    return tuple(dict.fromkeys(found))
+    """The words of a profile's keyword phrases worth naming (not "of", "for"…), as
+    the reader wrote them; each is found in a paper as its singular."""
+    found: dict[str, str] = {}
+    for p in phrases:
+        for w in _WORD.findall(p.lower()):
+            if len(w) > 3:
+                found.setdefault(_stem(w), w)
+    return tuple(found.values())
 
 
 def vary(picks: Sequence[ScoredPaper], words: tuple[str, ...] = ()) -> list[ScoredPaper]:

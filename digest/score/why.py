@@ -55,6 +55,8 @@ class Ranking:
         profile = self.profiles[row]
         name = profile.name
         keywords = list(profile.keywords)[:63]
+        # a profile cached before labels were kept names its keywords as folded
+        labels: dict[str, str] = getattr(profile, "labels", None) or {}
         wanted = _wanted_categories(profile)
         exact, prefixes = wanted
         # what a paper's categories say for a set of wanted ones: many profiles want
@@ -84,7 +86,7 @@ class Ranking:
             if kw_bits:
                 found = said.get(kw_bits)
                 if found is None:
-                    matched = [k for j, k in enumerate(keywords) if kw_bits >> j & 1]
+                    matched = [labels.get(k, k) for j, k in enumerate(keywords) if kw_bits >> j & 1]
                     found = said[kw_bits] = "keywords: " + ", ".join(matched[:3])
                 reasons.append(found)
             if au_bits:
