@@ -42,3 +42,17 @@ def test_a_refit_reads_only_the_newest_papers(
     assert refit(store, now=NOW, force=True) is not None
     found = Models(store).current()
     assert found is not None and found[1].fitted_on == 50
+
+
+def test_a_cached_profile_of_an_older_layout_reads_as_missing_and_is_built_again() -> None:
+    import numpy as np
+
+    from digest.day.vectors import CachedProfile
+    from digest.score import ProfileVector
+
+    vector = ProfileVector(name="p", text=np.ones(4, dtype=np.float32), labels={"llm": "LLMs"})
+    cached = CachedProfile(vector, (), frozenset())
+    found = CachedProfile.from_bytes(cached.to_bytes())
+    assert found is not None and found.vector.labels == {"llm": "LLMs"}
+    del vector.labels  # as a profile cached before keywords kept their wording
+    assert CachedProfile.from_bytes(cached.to_bytes()) is None

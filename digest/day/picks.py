@@ -147,10 +147,7 @@ def rank(
         ]
         if replaced and replacements != "none":
             picks[:0] = _new_versions(cached, papers, matrix, replaced)
-        vector = cached.vector
-        # a vector cached before labels were kept has its keywords folded only
-        labels = getattr(vector, "labels", None)
-        words[key, vector.name] = profile_words(labels.values() if labels else vector.keywords)
+        words[key, cached.vector.name] = profile_words(cached.vector.labels.values())
         by_owner[key].append((cached.vector.name, picks))
     return {
         key: [

@@ -56,6 +56,7 @@ class CachedProfile:
             # absent from layouts that predate them
             found.follows  # noqa: B018
             found.vector.cutoff  # noqa: B018
+            found.vector.labels  # noqa: B018
         except AttributeError:
             return None
         return found

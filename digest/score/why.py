@@ -55,8 +55,7 @@ class Ranking:
         profile = self.profiles[row]
         name = profile.name
         keywords = list(profile.keywords)[:63]
-        # a profile cached before labels were kept names its keywords as folded
-        labels: dict[str, str] = getattr(profile, "labels", None) or {}
+        labels = profile.labels
         wanted = _wanted_categories(profile)
         exact, prefixes = wanted
         # what a paper's categories say for a set of wanted ones: many profiles want
