@@ -95,7 +95,10 @@ def query_rank(file: list[Paper], words: list[str]) -> list[str]:
 
 
 def ours(file: list[Paper], profile: Profile, model: TextModel) -> list[str]:
-    everything = profile.model_copy(update={"max_papers": 200, "min_score": -np.inf})
+    # as `digest rank` does: every paper ranked, no relevance cut-off
+    everything = profile.model_copy(
+        update={"max_papers": 200, "min_score": -np.inf, "cutoff": "any"}
+    )
     return [sp.paper.id for sp in rank_papers(file, everything, model=model)]
 
 
