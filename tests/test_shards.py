@@ -125,6 +125,9 @@ def test_shards_on_a_pool_write_the_same_messages_as_one_process(
     single, pooled = outbox(one), outbox(many)
     assert len(single) == 30
     assert single == pooled
+    for settings in (one, many):  # each worker staged its messages apart, and tidied up
+        assert not list((settings.data_dir / "outbox" / "tmp").iterdir())
+        assert not list((settings.data_dir / "outbox.tmp").iterdir())
 
     def recorded(settings: Settings) -> dict[str, list[Item]]:
         """What each reader's digest held, as the ledger keeps it (feeds are made of it)."""
