@@ -1,7 +1,7 @@
 """Ranking quality by category replay on the real corpus, against arxiv-sanity-lite.
 
     python benchmarks/bench_quality.py [--corpus PATH] [--quick] [--split tuning|held-out|both]
-                                       [--ceiling]
+                                       [--ceiling] [--digests]
 
 For test days spread over the corpus and the most common primary categories, a profile
 is seeded with 10 papers of that primary category from the two weeks before the day
@@ -17,6 +17,11 @@ categories" gives them the papers as announced. Ours is ``digest rank``'s code p
 (:func:`digest.rank.rank_papers`). ``--ceiling`` adds, to the text-only table, a
 classifier that is told the answer: trained on 90 days of category labels. It bounds
 what title and abstract can say about a category, for any ranker.
+
+``--digests`` adds what a digest would hold: the day's papers alone ranked as the day
+ranks them, with each relevance cut-off (``good``, the default, and ``strong``) and
+``max_papers`` 20: papers kept, the share of profiles that got none, precision of what
+was kept, and recall against what 20 could hold (the relevant papers, at most 20).
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ KEYWORDS = {
     "cs.CR": ["attack", "security", "privacy", "adversarial", "vulnerability", "malware"],
 }
 TABLES = ("text only", "with categories")
+CUT = "cut-off "
+"""Prefix of the labels ``--digests`` records, reported in a table of their own."""
 
 
 def ndcg10(ranked: Sequence[str], relevant: set[str]) -> float:
@@ -107,6 +114,17 @@ def ours(file: list[Paper], profile: Profile, model: TextModel) -> list[str]:
     return [sp.paper.id for sp in rank_papers(file, everything, model=model)]
 
 
+def digest(
+    file: list[Paper], day_ids: set[str], profile: Profile, cutoff: str, model: TextModel
+) -> list[str]:
+    """What the day would send: the day's papers alone ranked (the seeds are looked up,
+    not candidates), with this relevance cut-off and 20 papers at most."""
+    day = [p for p in file if p.id in day_ids]
+    limited = profile.model_copy(update={"cutoff": cutoff, "max_papers": 20})
+    known = {p.id: p for p in file}
+    return [sp.paper.id for sp in rank_papers(day, limited, model=model, known=known)]
+
+
 def told_the_answer(train: list[Paper], day: list[Paper]) -> Callable[[str], list[str]]:
     """A ceiling for text alone, not a ranker anyone could ship: for a category, a
     TF-IDF logistic regression trained on the labels of the ``CEILING_DAYS`` before the
@@ -146,6 +164,7 @@ def evaluate(
     categories: list[str],
     rng_seed: int = 7,
     ceiling: bool = False,
+    digests: bool = False,
 ) -> dict[str, dict[str, list[float]]]:
     results: dict[str, dict[str, list[float]]] = {t: defaultdict(list) for t in TABLES}
     for test_day in days:
@@ -204,6 +223,20 @@ def evaluate(
                     score("ours (keywords)", ours(file, keyworded, model))
                 if told is not None and table == "text only":
                     score("ceiling: told the categories", told(cat))
+                if digests:
+                    shapes = {"seeds": seeded, "seeds+dislikes": disliking}
+                    if keyworded.keywords:
+                        shapes["keywords"] = keyworded
+                    for shape, profile in shapes.items():
+                        for cutoff in ("good", "strong"):
+                            kept = digest(file, day_ids, profile, cutoff, model)
+                            key = f"{CUT}{shape}|{cutoff}"
+                            hits = len(relevant.intersection(kept))
+                            res[key + "|kept"].append(len(kept))
+                            res[key + "|none"].append(float(not kept))
+                            if kept:
+                                res[key + "|precision"].append(hits / len(kept))
+                            res[key + "|recall"].append(hits / min(len(relevant), 20))
                 if table != "text only":
                     wanted = set(authors)
                     by_authors = sorted(day, key=lambda p: (-len(wanted & set(p.authors)), p.id))
@@ -217,7 +250,9 @@ def evaluate(
 
 def report(name: str, days: list[date], results: dict[str, dict[str, list[float]]]) -> None:
     print(f"\n{name} days: {', '.join(str(d) for d in days)}")
-    labels = list(dict.fromkeys(label for t in TABLES for label in results[t]))
+    labels = list(
+        dict.fromkeys(label for t in TABLES for label in results[t] if not label.startswith(CUT))
+    )
     header = "".join(f" {t:>20}" for t in TABLES)
     print(f"{'ranker (profile shape)':32}{header}")
     print(f"{'':32}" + "".join(f" {'nDCG@10':>7} {'n':>3} {'vs as':>7}" for _ in TABLES))
@@ -234,6 +269,32 @@ def report(name: str, days: list[date], results: dict[str, dict[str, list[float]
         print(f"{label:32}" + "".join(cells), flush=True)
 
 
+def report_digests(name: str, results: dict[str, dict[str, list[float]]]) -> None:
+    rows = list(
+        dict.fromkeys(
+            label.removeprefix(CUT).rsplit("|", 1)[0]
+            for t in TABLES
+            for label in results[t]
+            if label.startswith(CUT)
+        )
+    )
+    if not rows:
+        return
+    print(f"\n{name} days, digests at the cut-off (max_papers 20)")
+    header = "".join(f" {t:>32}" for t in TABLES)
+    print(f"{'profile shape | cut-off':32}{header}")
+    columns = ("kept", "none", "precision", "recall")
+    print(f"{'':32}" + "".join("".join(f" {c:>7}" for c in columns) + "    " for _ in TABLES))
+    for row in rows:
+        cells = []
+        for table in TABLES:
+            values = [results[table].get(f"{CUT}{row}|{c}", []) for c in columns]
+            cells.append(
+                "".join(f" {np.mean(v):7.2f}" if v else f" {'':>7}" for v in values) + "    "
+            )
+        print(f"{row:32}" + "".join(cells), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -246,6 +307,11 @@ def main() -> None:
         "--ceiling",
         action="store_true",
         help=f"add a classifier trained on {CEILING_DAYS} days' category labels: how far text goes",
+    )
+    ap.add_argument(
+        "--digests",
+        action="store_true",
+        help="add what a digest would hold with each relevance cut-off: kept, precision, recall",
     )
     args = ap.parse_args()
 
@@ -274,7 +340,9 @@ def main() -> None:
     print("'vs as' = mean nDCG@10 / arxiv-sanity (seeds) mean in the same table")
     for name, days in splits.items():
         if args.split in (name, "both"):
-            report(name, days, evaluate(days, by_day, categories, ceiling=args.ceiling))
+            results = evaluate(days, by_day, categories, ceiling=args.ceiling, digests=args.digests)
+            report(name, days, results)
+            report_digests(name, results)
 
 
 if __name__ == "__main__":

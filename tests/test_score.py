@@ -254,6 +254,24 @@ def test_a_profile_with_a_few_papers_leans_away_from_what_every_paper_shares(
     assert sum(mentions(known[i], "segmentation") for i in top) >= 7
 
 
+def test_the_seeds_categories_do_not_empty_a_digest_cut_at_its_relevance(
+    papers: list[Paper], model: TextModel
+) -> None:
+    """A seed-only profile on a batch that has categories: the seeds' categories lift
+    every paper listed in them, which must not raise the bar a paper's text has to
+    clear above nearly all of them. The digest keeps what the text alone keeps."""
+    seeds = [p for p in papers if mentions(p, "segmentation")][:5]
+    profile = Profile(name="p", seed_papers=[SeedPaper(id=p.id) for p in seeds])
+    known = {p.id: p for p in papers}
+    rest = [p for p in papers if p not in seeds]
+    assert all(p.categories for p in rest)
+    bare = [replace(p, categories=()) for p in rest]
+    with_categories = {sp.paper.id for sp in rank_papers(rest, profile, model=model, known=known)}
+    text_alone = {sp.paper.id for sp in rank_papers(bare, profile, model=model, known=known)}
+    assert text_alone
+    assert with_categories == text_alone
+
+
 def test_a_digest_is_cut_at_its_relevance_not_padded_to_max_papers(
     papers: list[Paper], model: TextModel
 ) -> None:

@@ -155,20 +155,22 @@ def rank_batch(
         scores = pset.text[start:stop] @ batch.vectors.T
         if weights.text != 1.0:
             scores *= weights.text
-        leaned = _add(scores, leaning[start:stop], batch_leaning)
         # the cut-off learned from the day: a paper that matched nothing by name must
-        # stand out from this profile's usual score for the batch's papers (on a
-        # batch too small to tell, only the share of the day's best applies)
+        # stand out by its text from this profile's usual text score for the batch's
+        # papers (on a batch too small to tell, only the share of the day's best
+        # applies). Text alone: the seeds' categories lift a quarter of a day's papers
+        # at once, which would raise the bar above nearly all of them
         spread = pset.spread[start:stop]
         learned = np.isfinite(spread) & (len(papers) >= MIN_SPREAD_PAPERS)
-        floors = None
+        below = None
         if learned.any():
             above = scores.mean(axis=1) + np.where(learned, spread, 0) * scores.std(axis=1)
             floors = np.where(learned, above, -np.inf).astype(np.float32)
-        named_hits = _add(scores, features[start:stop], batch_features)
-        if floors is not None:
-            # before the top k: a paper below the floor never takes a named match's place
             below = scores < floors[:, None]
+        leaned = _add(scores, leaning[start:stop], batch_leaning)
+        named_hits = _add(scores, features[start:stop], batch_features)
+        if below is not None:
+            # before the top k: a paper below the floor never takes a named match's place
             if named_hits is not None:
                 below &= ~named_hits
             scores[below] = -np.inf

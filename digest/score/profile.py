@@ -46,10 +46,11 @@ DEFAULT_WEIGHTS = Weights()
 @dataclass(frozen=True, slots=True)
 class Threshold:
     """A cut-off as the daily pass applies it to one profile's scores of a batch: a
-    pick must score at least ``relative`` times the day's best, and stand out from
-    the day's papers by at least ``spread`` standard deviations above their mean
-    score for this profile. The second part is learned from each day's scores, so
-    that a quiet day for a profile stays short instead of padded with noise."""
+    pick must score at least ``relative`` times the day's best, and its text must
+    stand out from the day's papers by at least ``spread`` standard deviations above
+    their mean text score for this profile (unless something the profile names
+    matched). The second part is learned from each day's scores, so that a quiet
+    day for a profile stays short instead of padded with noise."""
 
     relative: float
     spread: float
