@@ -284,7 +284,11 @@ def report_digests(name: str, results: dict[str, dict[str, list[float]]]) -> Non
     header = "".join(f" {t:>32}" for t in TABLES)
     print(f"{'profile shape | cut-off':32}{header}")
     columns = ("kept", "none", "precision", "recall")
-    print(f"{'':32}" + "".join("".join(f" {c:>7}" for c in columns) + "    " for _ in TABLES))
+    print(
+        (
+            f"{'':32}" + "".join("".join(f" {c:>7}" for c in columns) + "    " for _ in TABLES)
+        ).rstrip()
+    )
     for row in rows:
         cells = []
         for table in TABLES:
@@ -292,7 +296,7 @@ def report_digests(name: str, results: dict[str, dict[str, list[float]]]) -> Non
             cells.append(
                 "".join(f" {np.mean(v):7.2f}" if v else f" {'':>7}" for v in values) + "    "
             )
-        print(f"{row:32}" + "".join(cells), flush=True)
+        print((f"{row:32}" + "".join(cells)).rstrip(), flush=True)
 
 
 def main() -> None:
