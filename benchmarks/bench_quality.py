@@ -64,6 +64,8 @@ KEYWORDS = {
 TABLES = ("text only", "with categories")
 CUT = "cut-off "
 """Prefix of the labels ``--digests`` records, reported in a table of their own."""
+DIGEST_PAPERS = 20
+"""``max_papers`` of the digests ``--digests`` makes."""
 
 
 def ndcg10(ranked: Sequence[str], relevant: set[str]) -> float:
@@ -115,13 +117,11 @@ def ours(file: list[Paper], profile: Profile, model: TextModel) -> list[str]:
 
 
 def digest(
-    file: list[Paper], day_ids: set[str], profile: Profile, cutoff: str, model: TextModel
+    day: list[Paper], known: dict[str, Paper], profile: Profile, cutoff: str, model: TextModel
 ) -> list[str]:
-    """What the day would send: the day's papers alone ranked (the seeds are looked up,
-    not candidates), with this relevance cut-off and 20 papers at most."""
-    day = [p for p in file if p.id in day_ids]
-    limited = profile.model_copy(update={"cutoff": cutoff, "max_papers": 20})
-    known = {p.id: p for p in file}
+    """What the day would send: the day's papers alone ranked (the seeds are looked up
+    in ``known``, not candidates), with this relevance cut-off and ``DIGEST_PAPERS``."""
+    limited = profile.model_copy(update={"cutoff": cutoff, "max_papers": DIGEST_PAPERS})
     return [sp.paper.id for sp in rank_papers(day, limited, model=model, known=known)]
 
 
@@ -227,16 +227,18 @@ def evaluate(
                     shapes = {"seeds": seeded, "seeds+dislikes": disliking}
                     if keyworded.keywords:
                         shapes["keywords"] = keyworded
+                    known = {p.id: p for p in file}
+                    candidates = [p for p in file if p.id in day_ids]
                     for shape, profile in shapes.items():
                         for cutoff in ("good", "strong"):
-                            kept = digest(file, day_ids, profile, cutoff, model)
+                            kept = digest(candidates, known, profile, cutoff, model)
                             key = f"{CUT}{shape}|{cutoff}"
                             hits = len(relevant.intersection(kept))
                             res[key + "|kept"].append(len(kept))
                             res[key + "|none"].append(float(not kept))
                             if kept:
                                 res[key + "|precision"].append(hits / len(kept))
-                            res[key + "|recall"].append(hits / min(len(relevant), 20))
+                            res[key + "|recall"].append(hits / min(len(relevant), DIGEST_PAPERS))
                 if table != "text only":
                     wanted = set(authors)
                     by_authors = sorted(day, key=lambda p: (-len(wanted & set(p.authors)), p.id))
@@ -280,7 +282,7 @@ def report_digests(name: str, results: dict[str, dict[str, list[float]]]) -> Non
     )
     if not rows:
         return
-    print(f"\n{name} days, digests at the cut-off (max_papers 20)")
+    print(f"\n{name} days, digests at the cut-off (max_papers {DIGEST_PAPERS})")
     header = "".join(f" {t:>32}" for t in TABLES)
     print(f"{'profile shape | cut-off':32}{header}")
     columns = ("kept", "none", "precision", "recall")
